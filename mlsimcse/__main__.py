@@ -1,0 +1,3 @@
+from mlsimcse.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,231 @@
+"""The sentence encoder: a Hugging Face backbone, a pooling rule, and the encode/save API users call.
+
+It is an ``nn.Module`` whose ``forward`` maps tokenised batches to sentence vectors (what the trainer
+differentiates) and whose ``encode`` maps raw strings to embeddings fast (what evaluation and mining call).
+``save_pretrained`` writes a folder that this class, sentence-transformers and ``transformers.AutoModel``
+all load, so training output is used as-is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer
+
+from mlsimcse.errors import InputError
+from mlsimcse.io_utils import atomic_path
+from mlsimcse.pooling import MLPHead, check_pooling, pool_tokens
+from mlsimcse.st_layout import EncoderSettings, read_mlp_state, read_settings, write_layout
+
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+           "float16": torch.float16, "fp16": torch.float16}
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in _DTYPES:
+        raise InputError(f"unknown dtype {dtype!r}; choose one of {', '.join(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
+def _looks_like_local_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or os.sep in name.strip("/").split("/", 2)[-1] or name.count("/") > 1
+
+
+class SentenceEncoder(nn.Module):
+    """A transformers encoder plus pooling (``cls``, ``cls_mlp`` or ``mean``)."""
+
+    def __init__(self, backbone: nn.Module, tokenizer, settings: EncoderSettings,
+                 mlp: MLPHead | None = None, name_or_path: str = ""):
+        super().__init__()
+        check_pooling(settings.pooling)
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.name_or_path = name_or_path
+        if settings.pooling == "cls_mlp" and mlp is None:
+            mlp = MLPHead(self.embedding_dim)
+        self.mlp = mlp if settings.pooling == "cls_mlp" else None
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, pooling: str | None = None, *,
+                        max_length: int | None = None, keep_mlp: bool | None = None,
+                        normalize: bool | None = None, trust_remote_code: bool = False,
+                        dtype: str | torch.dtype | None = None) -> "SentenceEncoder":
+        """Load a saved mlsimcse folder, a sentence-transformers folder, a transformers folder or a Hub name.
+
+        Explicit arguments override what the folder says; a plain transformers model defaults to ``cls``
+        pooling (SimCSE's choice) and 128 tokens.
+        """
+        if pooling is not None:
+            check_pooling(pooling)
+        name = str(name_or_path)
+        path = Path(name).expanduser()
+        if path.is_dir():
+            settings, backbone_sub = read_settings(path)
+            backbone_source = str(path / backbone_sub) if backbone_sub else str(path)
+        elif path.exists():
+            raise InputError("model path is a file, not a folder", path=name)
+        elif _looks_like_local_path(name):
+            raise InputError("model folder not found", path=name)
+        else:
+            settings, backbone_source = _hub_settings(name), name
+        if settings is None:
+            settings = EncoderSettings(pooling=pooling or "cls", base_model=name)
+        if pooling is not None and pooling != settings.pooling:
+            settings.pooling = pooling
+            settings.keep_mlp = False
+        for attr, value in (("max_length", max_length), ("keep_mlp", keep_mlp), ("normalize", normalize)):
+            if value is not None:
+                setattr(settings, attr, value)
+        if settings.base_model is None:
+            settings.base_model = name
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(backbone_source, trust_remote_code=trust_remote_code)
+            backbone = AutoModel.from_pretrained(backbone_source, trust_remote_code=trust_remote_code,
+                                                 dtype=resolve_dtype(dtype), add_pooling_layer=False)
+        except TypeError:
+            backbone = AutoModel.from_pretrained(backbone_source, trust_remote_code=trust_remote_code,
+                                                 dtype=resolve_dtype(dtype))
+        except (OSError, ValueError) as err:
+            raise InputError(f"could not load model {name!r}: {err}") from None
+        mlp = None
+        if settings.pooling == "cls_mlp" and path.is_dir():
+            state = read_mlp_state(path)
+            if state is not None:
+                mlp = MLPHead(backbone.config.hidden_size)
+                mlp.load_state_dict(state)
+        return cls(backbone, tokenizer, settings, mlp=mlp, name_or_path=name)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.backbone.config.hidden_size)
+
+    @property
+    def pooling(self) -> str:
+        return self.settings.pooling
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.backbone.parameters()).device
+
+    # ------------------------------------------------------------------ forward
+    def tokenize(self, texts: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
+        """Pad to the longest text in the batch, truncate at ``max_length`` (default: the encoder's)."""
+        return self.tokenizer(list(texts), padding=True, truncation=True,
+                              max_length=max_length or self.settings.max_length, return_tensors="pt")
+
+    def forward(self, features: dict[str, torch.Tensor], *, use_mlp: bool | None = None) -> torch.Tensor:
+        """Sentence vectors for a tokenised batch; the MLP applies in training, and at inference if kept."""
+        inputs = {k: v for k, v in features.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        states = self.backbone(**inputs).last_hidden_state
+        pooled = pool_tokens(self.settings.pooling, states, features["attention_mask"])
+        if use_mlp is None:
+            use_mlp = self.training or self.settings.keep_mlp
+        if self.mlp is not None and use_mlp:
+            pooled = self.mlp(pooled)
+        return pooled
+
+    def embed_texts(self, texts: Sequence[str], max_length: int | None = None) -> torch.Tensor:
+        """Tokenise and run ``forward`` on the encoder's device (the training path: keeps gradients)."""
+        features = {k: v.to(self.device) for k, v in self.tokenize(texts, max_length).items()}
+        return self(features)
+
+    # ------------------------------------------------------------------ inference
+    def encode(self, sentences: Sequence[str], batch_size: int = 64, max_length: int | None = None,
+               normalize: bool | None = None, device: str | torch.device | None = None,
+               dtype: str | torch.dtype | None = None, convert_to_tensor: bool = False,
+               show_progress_bar: bool | None = None) -> np.ndarray | torch.Tensor:
+        """Embeddings for ``sentences`` in input order, as float32 numpy (or a tensor on request).
+
+        Sentences are tokenised once, sorted by token count so each batch pads little, and run under
+        ``torch.inference_mode``; ``dtype`` bfloat16/float16 runs the backbone under autocast.
+        """
+        if isinstance(sentences, str) or not isinstance(sentences, Sequence):
+            raise InputError("encode expects a list of sentences")
+        if len(sentences) == 0:
+            raise InputError("no sentences to encode")
+        for i, text in enumerate(sentences):
+            if not isinstance(text, str):
+                raise InputError(f"sentence {i} is {type(text).__name__}, not a string")
+        normalize = self.settings.normalize if normalize is None else normalize
+        max_length = max_length or self.settings.max_length
+        target = torch.device(device) if device is not None else self.device
+        compute_dtype = resolve_dtype(dtype)
+        if target != self.device:
+            self.to(target)
+        ids = self.tokenizer(list(sentences), truncation=True, max_length=max_length,
+                             add_special_tokens=True)["input_ids"]
+        order = np.argsort([-len(x) for x in ids], kind="stable")
+        pad_id = self.tokenizer.pad_token_id or 0
+        out = torch.empty(len(sentences), self.embedding_dim, dtype=torch.float32)
+        was_training = self.training
+        self.eval()
+        autocast = (torch.autocast(device_type=target.type, dtype=compute_dtype)
+                    if compute_dtype != torch.float32 else contextlib.nullcontext())
+        if show_progress_bar is None:
+            show_progress_bar = len(sentences) > 10 * batch_size
+        try:
+            with torch.inference_mode(), autocast:
+                for start in tqdm(range(0, len(order), batch_size), desc="encode", unit="batch",
+                                  disable=not show_progress_bar):
+                    rows = order[start:start + batch_size]
+                    batch = _pad([ids[i] for i in rows], pad_id)
+                    vectors = self({k: v.to(target) for k, v in batch.items()}, use_mlp=self.settings.keep_mlp)
+                    out[torch.as_tensor(rows)] = vectors.float().cpu()
+        finally:
+            self.train(was_training)
+        if normalize:
+            out = torch.nn.functional.normalize(out, dim=-1)
+        return out if convert_to_tensor else out.numpy()
+
+    # ------------------------------------------------------------------ saving
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write a folder loadable here, by sentence-transformers and by ``AutoModel`` (replaced atomically)."""
+        with atomic_path(folder, is_dir=True) as tmp:
+            self.backbone.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            write_layout(tmp, self.settings, self.embedding_dim, self.mlp)
+
+
+def _pad(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, :len(row)] = torch.as_tensor(row)
+        attention[i, :len(row)] = 1
+    return {"input_ids": input_ids, "attention_mask": attention}
+
+
+def _hub_settings(name: str) -> EncoderSettings | None:
+    """Settings of a Hub repository that is a sentence-transformers model; ``None`` for a plain one."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        modules_file = hf_hub_download(name, "modules.json")
+    except EntryNotFoundError:
+        return None
+    except Exception as err:  # offline, unknown repository, network failure
+        raise InputError(f"could not load model {name!r}: not a local folder and the Hub lookup failed ({err})") from None
+    folder = Path(modules_file).parent
+    for extra in ("sentence_bert_config.json", "1_Pooling/config.json"):
+        try:
+            hf_hub_download(name, extra)
+        except EntryNotFoundError:
+            pass
+    settings, _ = read_settings(folder)
+    return settings

@@ -1,0 +1,120 @@
+"""Contrastive losses over sentence embeddings.
+
+:class:`InfoNCELoss` is SimCSE's objective in one configurable module: anchors are scored against every
+candidate in the (global) batch by cosine similarity / temperature, and cross-entropy pulls each anchor to its
+own positive. Inputs, in order:
+
+* ``anchors`` — ``[B, d]``;
+* ``positives`` — ``[B, d]``, row ``i`` is anchor ``i``'s positive (its dropout twin, entailment or translation);
+* ``hard_negatives`` — optional ``[B, d]``, row ``i`` is anchor ``i``'s hard negative (NLI contradiction);
+* ``groups`` — optional ``[B]`` int64 ids; a candidate sharing the anchor's group that is not the anchor's own
+  positive or hard negative is a false negative and is removed from the softmax.
+
+With ``temperature = 1 / scale`` and no options it equals sentence-transformers'
+``MultipleNegativesRankingLoss``; ``symmetric=True`` adds the positive -> anchor direction, as
+``MultipleNegativesSymmetricRankingLoss`` does. :class:`DistillationLoss` keeps a student close to a frozen
+teacher (Reimers & Gurevych 2020).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mlsimcse.distributed import all_gather_no_grad, all_gather_with_grad, rank_and_world
+
+
+def group_ids(names: Iterable[str | None], fallback: Iterable[str]) -> torch.Tensor:
+    """Stable int64 ids for group names (the same on every process); unnamed examples use ``fallback`` text."""
+    ids = []
+    for name, text in zip(names, fallback):
+        key = name if name is not None else "text:" + " ".join(text.casefold().split())
+        ids.append(int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little", signed=True))
+    return torch.tensor(ids, dtype=torch.long)
+
+
+class InfoNCELoss(nn.Module):
+    """In-batch InfoNCE with hard negatives, additive margin, false-negative masking and cross-process negatives.
+
+    Args:
+        temperature: softmax temperature on cosine similarity (SimCSE: 0.05, i.e. scale 20).
+        symmetric: also score each positive against all anchors and average both directions.
+        hard_negative_weight: added to the logit of each anchor's own hard negative (SimCSE's ``hard_negative_weight``;
+            0 = plain; ``log(w)`` reproduces its weight ``w`` on the exponentiated similarity).
+        margin: subtracted from the positive's cosine before scaling (LaBSE's additive-margin softmax).
+        gather: under multi-process training, use every process's candidates as negatives.
+    """
+
+    def __init__(self, temperature: float = 0.05, *, symmetric: bool = False, hard_negative_weight: float = 0.0,
+                 margin: float = 0.0, gather: bool = True):
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError("temperature must be positive")
+        self.temperature = temperature
+        self.symmetric = symmetric
+        self.hard_negative_weight = hard_negative_weight
+        self.margin = margin
+        self.gather = gather
+
+    def forward(self, anchors: torch.Tensor, positives: torch.Tensor, hard_negatives: torch.Tensor | None = None,
+                groups: torch.Tensor | None = None) -> torch.Tensor:
+        batch = anchors.size(0)
+        rank, _ = rank_and_world() if self.gather else (0, 1)
+        gather = all_gather_with_grad if self.gather else (lambda t: t)
+        all_anchors, all_positives = gather(anchors), gather(positives)
+        global_batch = all_positives.size(0)
+        local = torch.arange(batch, device=anchors.device) + rank * batch  # this process's rows in gathered order
+        rows = torch.arange(batch, device=anchors.device)
+
+        candidates = [all_positives] + ([gather(hard_negatives)] if hard_negatives is not None else [])
+        logits = _cosine(anchors, torch.cat(candidates, dim=0))  # positives first, then hard negatives
+        logits[rows, local] -= self.margin
+        logits = logits / self.temperature
+        if hard_negatives is not None and self.hard_negative_weight:
+            logits[rows, local + global_batch] += self.hard_negative_weight
+
+        all_groups = None
+        if groups is not None:
+            groups = groups.to(anchors.device)
+            all_groups = all_gather_no_grad(groups) if self.gather else groups
+            same = groups[:, None] == all_groups[None, :]  # [B, global]
+            same[rows, local] = False  # keep the anchor's own candidates
+            logits = logits.masked_fill(same.repeat(1, len(candidates)), float("-inf"))
+        loss = F.cross_entropy(logits, local)
+
+        if self.symmetric:
+            back = _cosine(positives, all_anchors)
+            back[rows, local] -= self.margin
+            back = back / self.temperature
+            if all_groups is not None:
+                back = back.masked_fill(same, float("-inf"))
+            loss = (loss + F.cross_entropy(back, local)) / 2
+        return loss
+
+
+class DistillationLoss(nn.Module):
+    """Student embeddings regress onto a frozen teacher's (multilingual knowledge distillation).
+
+    ``mode="mse"`` is Reimers & Gurevych's loss; ``mode="contrastive"`` treats the teacher vector as the
+    positive among the batch's teacher vectors (InfoNCE), which keeps relative geometry rather than raw values.
+    """
+
+    def __init__(self, mode: str = "mse", temperature: float = 0.05):
+        super().__init__()
+        if mode not in ("mse", "contrastive"):
+            raise ValueError(f"unknown distillation mode {mode!r}")
+        self.mode = mode
+        self.contrastive = InfoNCELoss(temperature)
+
+    def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        if self.mode == "mse":
+            return F.mse_loss(student, teacher.to(student.dtype))
+        return self.contrastive(student, teacher.to(student.dtype))
+
+
+def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T

@@ -1,0 +1,129 @@
+"""The training example record shared by data recipes, the batch sampler, the trainer and the losses.
+
+One record type covers every training shape. Its ``texts`` tuple is read by position:
+
+========== ======================================== =============================================
+objective  texts                                    what the loss does with them
+========== ======================================== =============================================
+unsup      (sentence,)                              the sentence twice through dropout is the pair
+distill    (sentence,) or (source, translation)     student(each text) vs frozen teacher(texts[0])
+parallel   (source, translation)                    translation is the positive
+sup        (anchor, positive, hard_negative)        positive vs in-batch + the hard negative
+========== ======================================== =============================================
+
+``group`` names the set of examples that say the same thing (one source sentence and its translations,
+one premise and its hypotheses). The sampler keeps one member of a group per batch and the loss masks
+same-group candidates, so a translation of the anchor is never pushed away as a negative.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from mlsimcse.errors import InputError
+
+OBJECTIVES: dict[str, tuple[int, ...]] = {"unsup": (1,), "distill": (1, 2), "parallel": (2,), "sup": (3,)}
+"""Objective name -> the numbers of texts an example of it may have."""
+
+SHAPE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "unsup": ("sentence",),
+    "distill": ("sentence", "translation"),
+    "parallel": ("source", "translation"),
+    "sup": ("anchor", "positive", "negative"),
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example: texts by position (see module doc), their languages, its group and origin."""
+
+    objective: str
+    texts: tuple[str, ...]
+    langs: tuple[str, ...] = ()
+    group: str | None = None
+    source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        want = OBJECTIVES.get(self.objective)
+        if want is None:
+            raise InputError(f"unknown objective {self.objective!r}; expected one of {sorted(OBJECTIVES)}")
+        if len(self.texts) not in want:
+            counts = " or ".join(map(str, want))
+            raise InputError(f"a {self.objective!r} example needs {counts} text(s), got {len(self.texts)}")
+        for i, text in enumerate(self.texts):
+            if not isinstance(text, str) or not text.strip():
+                raise InputError(f"{self.objective!r} example has an empty {SHAPE_COLUMNS[self.objective][i]}")
+        if self.langs and len(self.langs) != len(self.texts):
+            raise InputError(f"langs has {len(self.langs)} entries for {len(self.texts)} text(s)")
+
+    def to_json(self) -> str:
+        row: dict[str, Any] = {"objective": self.objective, "texts": list(self.texts)}
+        if self.langs:
+            row["langs"] = list(self.langs)
+        if self.group is not None:
+            row["group"] = self.group
+        if self.source:
+            row["source"] = self.source
+        if self.meta:
+            row["meta"] = self.meta
+        return json.dumps(row, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> "Example":
+        try:
+            return cls(
+                objective=row["objective"],
+                texts=tuple(row["texts"]),
+                langs=tuple(row.get("langs") or ()),
+                group=None if row.get("group") is None else str(row["group"]),
+                source=row.get("source", ""),
+                meta=row.get("meta") or {},
+            )
+        except KeyError as err:
+            raise InputError(f"missing field {err.args[0]!r}") from None
+        except TypeError as err:
+            raise InputError(f"malformed example: {err}") from None
+
+
+def read_examples_jsonl(path: str, objective: str | None = None) -> list[Example]:
+    """Read a JSONL file of examples, naming the file and line of the first bad row."""
+    examples: list[Example] = []
+    try:
+        handle = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", path=path) from None
+    with handle:
+        for line_no, line in enumerate(_lines(handle, path), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(f"not valid JSON ({err.msg})", path=path, line=line_no) from None
+            if objective is not None and "objective" not in row:
+                row["objective"] = objective
+            try:
+                examples.append(Example.from_dict(row))
+            except InputError as err:
+                raise InputError(err.reason, path=path, line=line_no) from None
+    if not examples:
+        raise InputError("no examples in file", path=path)
+    return examples
+
+
+def _lines(handle: Iterable[str], path: str) -> Iterable[str]:
+    try:
+        yield from handle
+    except UnicodeDecodeError as err:
+        raise InputError(f"not UTF-8 ({err.reason} at byte {err.start})", path=path) from None
+
+
+def columns(examples: Sequence[Example]) -> list[list[str]]:
+    """Transpose a batch into one list of texts per position (all examples share one objective)."""
+    if not examples:
+        raise InputError("empty batch")
+    width = len(examples[0].texts)
+    return [[ex.texts[i] for ex in examples] for i in range(width)]

@@ -1,0 +1,111 @@
+"""InfoNCE parity with sentence-transformers, false-negative masking, SimCSE weights, margin, distillation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from sentence_transformers.sentence_transformer.losses import (
+    MultipleNegativesRankingLoss,
+    MultipleNegativesSymmetricRankingLoss,
+)
+
+from mlsimcse.losses import DistillationLoss, InfoNCELoss, group_ids
+
+B, D = 8, 16
+
+
+def _embeddings(n_columns: int, seed: int = 0) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(B, D, generator=g, dtype=torch.float64).requires_grad_() for _ in range(n_columns)]
+
+
+def _grads(loss: torch.Tensor, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    return list(torch.autograd.grad(loss, tensors))
+
+
+@pytest.mark.parametrize("n_columns", [2, 3])
+def test_matches_multiple_negatives_ranking_loss(n_columns):
+    embs = _embeddings(n_columns)
+    ours = InfoNCELoss(temperature=0.05)(*embs)
+    reference = MultipleNegativesRankingLoss(model=None, scale=20.0).compute_loss_from_embeddings(embs, None)
+    assert abs(ours.item() - reference.item()) < 1e-6
+    for a, b in zip(_grads(ours, embs), _grads(reference, embs)):
+        torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n_columns", [2, 3])
+def test_symmetric_matches_symmetric_ranking_loss(n_columns):
+    embs = _embeddings(n_columns, seed=1)
+    ours = InfoNCELoss(temperature=0.05, symmetric=True)(*embs)
+    with pytest.warns(Warning):
+        st_loss = MultipleNegativesSymmetricRankingLoss(model=None, scale=20.0)
+    reference = st_loss.compute_loss_from_embeddings(embs, None)
+    assert abs(ours.item() - reference.item()) < 1e-6
+    for a, b in zip(_grads(ours, embs), _grads(reference, embs)):
+        torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-6)
+
+
+def test_duplicate_sentence_is_masked_as_if_absent():
+    anchors, positives = _embeddings(2, seed=2)
+    dup_anchors = torch.cat([anchors, anchors[:1]])
+    dup_positives = torch.cat([positives, positives[:1]])
+    groups = torch.arange(B + 1)
+    groups[B] = 0  # the extra row says the same as row 0
+    masked = InfoNCELoss()(dup_anchors, dup_positives, groups=groups)
+    # Expected: the plain loss with the two false-negative entries (row 0 vs copy, copy vs row 0) removed.
+    logits = F.normalize(dup_anchors, dim=-1) @ F.normalize(dup_positives, dim=-1).T / 0.05
+    rows = []
+    for i in range(B + 1):
+        keep = [j for j in range(B + 1) if not {i, j} == {0, B}]
+        rows.append(torch.logsumexp(logits[i, keep], 0) - logits[i, i])
+    expected = torch.stack(rows).mean()
+    assert abs(masked.item() - expected.item()) < 1e-9
+    # Row 0 and its copy then score exactly as row 0 did in the batch without the copy.
+    single = F.cross_entropy((F.normalize(anchors, dim=-1) @ F.normalize(positives, dim=-1).T / 0.05)[:1],
+                             torch.zeros(1, dtype=torch.long))
+    assert abs((rows[0] - single).item()) < 1e-9 and abs((rows[B] - single).item()) < 1e-9
+    unmasked = InfoNCELoss()(dup_anchors, dup_positives)
+    assert unmasked.item() > masked.item() + 0.01
+
+
+def test_masking_keeps_own_hard_negative():
+    anchors, positives, negatives = _embeddings(3, seed=3)
+    groups = torch.arange(B)
+    assert torch.allclose(InfoNCELoss()(anchors, positives, negatives, groups=groups),
+                          InfoNCELoss()(anchors, positives, negatives))
+
+
+def test_hard_negative_weight_matches_simcse_formula():
+    anchors, positives, negatives = _embeddings(3, seed=4)
+    weight = math.log(2.0)
+    ours = InfoNCELoss(hard_negative_weight=weight)(anchors, positives, negatives)
+    cos = F.normalize(anchors, dim=-1) @ F.normalize(torch.cat([positives, negatives]), dim=-1).T / 0.05
+    bonus = torch.zeros_like(cos)
+    bonus[torch.arange(B), B + torch.arange(B)] = weight  # SimCSE adds the weight on the anchor's own negative
+    assert abs(ours.item() - F.cross_entropy(cos + bonus, torch.arange(B)).item()) < 1e-9
+
+
+def test_additive_margin_lowers_only_the_positive_logit():
+    anchors, positives = _embeddings(2, seed=5)
+    margin = 0.3
+    ours = InfoNCELoss(margin=margin)(anchors, positives)
+    cos = F.normalize(anchors, dim=-1) @ F.normalize(positives, dim=-1).T
+    expected = F.cross_entropy((cos - margin * torch.eye(B, dtype=cos.dtype)) / 0.05, torch.arange(B))
+    assert abs(ours.item() - expected.item()) < 1e-9
+    assert ours.item() > InfoNCELoss()(anchors, positives).item()
+
+
+def test_group_ids_are_stable_and_fall_back_to_normalised_text():
+    ids = group_ids([None, None, "g1", "g1"], ["A  Cat", "a cat", "x", "y"])
+    assert ids[0] == ids[1] and ids[2] == ids[3] and ids[0] != ids[2]
+    assert torch.equal(ids, group_ids([None, None, "g1", "g1"], ["A  Cat", "a cat", "x", "y"]))
+
+
+def test_distillation_losses():
+    student, teacher = _embeddings(2, seed=6)
+    assert DistillationLoss("mse")(teacher, teacher).item() == 0.0
+    assert abs(DistillationLoss("mse")(student, teacher).item() - F.mse_loss(student, teacher).item()) < 1e-12
+    assert DistillationLoss("contrastive")(teacher, teacher).item() < DistillationLoss("contrastive")(student, teacher).item()

@@ -1,0 +1,100 @@
+"""The training loop on a tiny model: it learns, checkpoints, resumes exactly, and refuses bad setups."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mlsimcse.config import load_config
+from mlsimcse.errors import InputError
+from mlsimcse.records import Example
+from mlsimcse.training import loop
+from mlsimcse.training.objectives import ObjectiveLosses
+
+PAIRS = [("the man plays the guitar", "der mann spielt gitarre"), ("the woman eats food", "die frau eats food"),
+         ("a dog runs in the park", "der hund runs in the park"), ("a cat sits on the car", "die katze sits on car"),
+         ("the red house", "das red house"), ("a big blue car", "a big blue car und"),
+         ("the man plays the piano", "le homme joue piano"), ("the dog eats", "le chien eats"),
+         ("the cat is small", "le chat is small"), ("a woman is running", "la femme running"),
+         ("a man with a dog", "el perro with man"), ("the green street", "la green street")]
+
+
+def _write_data(folder):
+    path = folder / "pairs.jsonl"
+    rows = [Example("parallel", pair, ("en", "xx"), group=f"p{i}") for i, pair in enumerate(PAIRS)]
+    rows += [Example("unsup", (pair[1],), ("xx",)) for pair in PAIRS]
+    path.write_text("\n".join(r.to_json() for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _config(tmp_path, tiny_bert, name, **overrides):
+    data = _write_data(tmp_path)
+    base = {"output_dir": str(tmp_path / name), "model.name_or_path": str(tiny_bert), "model.pooling": "cls_mlp",
+            "batch_size": 4, "max_steps": 6, "learning_rate": 1e-3, "warmup_steps": 2, "eval_task": "null",
+            "save_every": 3, "log_every": 1, "seed": 3}
+    base.update(overrides)
+    args = [f"{k}={v}" for k, v in base.items()] + [f"data.sources=[{{path: {data}}}]"]
+    return load_config(None, args)
+
+
+def _weights(run_dir):
+    return load_file(str(run_dir / "model" / "model.safetensors"))
+
+
+def test_run_writes_model_metrics_config_and_checkpoints(tmp_path, tiny_bert):
+    model_dir = loop.train(_config(tmp_path, tiny_bert, "run"))
+    run = tmp_path / "run"
+    assert model_dir == run / "model" and (model_dir / "modules.json").is_file()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert {r["objective"] for r in records} <= {"parallel", "unsup"}
+    assert all(r["loss"] > 0 for r in records)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000003", "step-00000006"]
+    assert (run / "config.yaml").is_file()
+    start = load_file(str(tiny_bert / "model.safetensors"))
+    trained = _weights(run)
+    assert any(not torch.equal(trained[k], start[k]) for k in trained if k in start)
+
+
+def test_resume_after_interruption_ends_with_identical_weights(tmp_path, tiny_bert, monkeypatch):
+    loop.train(_config(tmp_path, tiny_bert, "straight"))
+
+    calls = {"n": 0}
+    original = ObjectiveLosses.forward
+
+    def crash_on_fifth_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ObjectiveLosses, "forward", crash_on_fifth_step)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(_config(tmp_path, tiny_bert, "interrupted"))
+    monkeypatch.setattr(ObjectiveLosses, "forward", original)
+    loop.train(_config(tmp_path, tiny_bert, "interrupted"), resume=True)
+
+    straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "interrupted")
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=1e-5, atol=1e-6)
+    steps = [json.loads(l)["step"] for l in (tmp_path / "interrupted" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 4, 5, 6]  # step 4 ran, was lost with the crash, and ran again
+
+
+def test_used_output_folder_needs_resume(tmp_path, tiny_bert):
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="already holds a run"):
+        loop.train(_config(tmp_path, tiny_bert, "used"))
+    assert (tmp_path / "used" / "notes.txt").read_text() == "keep me"
+
+
+def test_config_errors_name_the_key(tmp_path, tiny_bert):
+    with pytest.raises(InputError, match="unknown key"):
+        _config(tmp_path, tiny_bert, "x", learning_rat=1)
+    with pytest.raises(InputError, match="mixed_precision"):
+        _config(tmp_path, tiny_bert, "x", mixed_precision="fp8")
