@@ -51,7 +51,7 @@ class TrainConfig:
 
     output_dir: str = "runs/simcse"
     model: ModelConfig = field(default_factory=ModelConfig)
-    data: MixtureConfig = field(default_factory=lambda: MixtureConfig(sources=[]))
+    data: MixtureConfig | None = None  # required: the sources to train on
     loss: LossConfig = field(default_factory=LossConfig)
     batch_size: int = 64
     max_steps: int = 1000
@@ -81,8 +81,8 @@ class TrainConfig:
                 raise InputError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.mini_batch_size is not None and not 1 <= self.mini_batch_size <= self.batch_size:
             raise InputError(f"mini_batch_size must be between 1 and batch_size ({self.batch_size})")
-        if not self.data.sources:
-            raise InputError("the config names no training data (data.sources is empty)")
+        if self.data is None:
+            raise InputError("the config names no training data: add a data: section with sources")
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)
@@ -101,12 +101,36 @@ def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
         raise InputError(f"unknown key(s) in {where}: {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
     kwargs = {}
     for name, value in values.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-            kwargs[name] = from_dict(hint, value or {}, f"{where}.{name}")
+        hint = _unwrap_optional(hints[name])
+        if dataclasses.is_dataclass(hint) and isinstance(hint, type) and value is not None:
+            kwargs[name] = from_dict(hint, value, f"{where}.{name}")
         else:
             kwargs[name] = value
     return cls(**kwargs)
+
+
+def _anchor_source_paths(values: dict[str, Any], folder: Path) -> None:
+    """Relative data paths in a config file are relative to that file, so configs work from any directory.
+
+    A model name starting with ``./`` or ``../`` is a relative folder too (Hub names never start with a dot).
+    """
+    model = values.get("model")
+    if isinstance(model, dict) and str(model.get("name_or_path", "")).startswith(("./", "../")):
+        model["name_or_path"] = str((folder / model["name_or_path"]).resolve())
+    data = values.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), list):
+        return
+    for index, entry in enumerate(data["sources"]):
+        raw = entry.get("path") if isinstance(entry, dict) else entry
+        if isinstance(raw, str) and not Path(raw).expanduser().is_absolute():
+            anchored = str(folder / raw)
+            data["sources"][index] = {**entry, "path": anchored} if isinstance(entry, dict) else anchored
+
+
+def _unwrap_optional(hint: Any) -> Any:
+    """``X | None`` -> ``X``, so optional sections are still built from their mappings."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if len(args) == 1 and type(None) in typing.get_args(hint) else hint
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
@@ -122,6 +146,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
             mark = getattr(err, "problem_mark", None)
             raise InputError(f"invalid YAML: {getattr(err, 'problem', err)}", path=path,
                              line=None if mark is None else mark.line + 1) from None
+        _anchor_source_paths(values, path.parent)
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from mlsimcse.errors import InputError
 from mlsimcse.io_utils import atomic_path
@@ -91,15 +92,7 @@ class SentenceEncoder(nn.Module):
                 setattr(settings, attr, value)
         if settings.base_model is None:
             settings.base_model = name
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(backbone_source, trust_remote_code=trust_remote_code)
-            backbone = AutoModel.from_pretrained(backbone_source, trust_remote_code=trust_remote_code,
-                                                 dtype=resolve_dtype(dtype), add_pooling_layer=False)
-        except TypeError:
-            backbone = AutoModel.from_pretrained(backbone_source, trust_remote_code=trust_remote_code,
-                                                 dtype=resolve_dtype(dtype))
-        except (OSError, ValueError) as err:
-            raise InputError(f"could not load model {name!r}: {err}") from None
+        tokenizer, backbone = _load_backbone(name, backbone_source, trust_remote_code, resolve_dtype(dtype))
         mlp = None
         if settings.pooling == "cls_mlp" and path.is_dir():
             state = read_mlp_state(path)
@@ -127,16 +120,38 @@ class SentenceEncoder(nn.Module):
         return self.tokenizer(list(texts), padding=True, truncation=True,
                               max_length=max_length or self.settings.max_length, return_tensors="pt")
 
-    def forward(self, features: dict[str, torch.Tensor], *, use_mlp: bool | None = None) -> torch.Tensor:
-        """Sentence vectors for a tokenised batch; the MLP applies in training, and at inference if kept."""
+    def forward(self, features: dict[str, torch.Tensor], *, use_mlp: bool | None = None,
+                chunk_size: int | None = None) -> torch.Tensor:
+        """Sentence vectors for a tokenised batch; the MLP applies in training, and at inference if kept.
+
+        With ``chunk_size``, rows are sorted by length and run through the backbone ``chunk_size`` at a time,
+        each chunk cut to its own longest row: the same vectors for much less padding when lengths vary
+        (a training batch of short and long sentences pads everything to the longest otherwise). It happens
+        inside one ``forward`` call so distributed wrappers see a single forward per step.
+        """
         inputs = {k: v for k, v in features.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        states = self.backbone(**inputs).last_hidden_state
-        pooled = pool_tokens(self.settings.pooling, states, features["attention_mask"])
+        mask = inputs["attention_mask"]
+        if chunk_size is None or chunk_size >= mask.size(0):
+            pooled = pool_tokens(self.settings.pooling, self.backbone(**inputs).last_hidden_state, mask)
+        else:
+            pooled = self._forward_length_chunks(inputs, chunk_size)
         if use_mlp is None:
             use_mlp = self.training or self.settings.keep_mlp
         if self.mlp is not None and use_mlp:
             pooled = self.mlp(pooled)
         return pooled
+
+    def _forward_length_chunks(self, inputs: dict[str, torch.Tensor], chunk_size: int) -> torch.Tensor:
+        lengths = inputs["attention_mask"].sum(dim=1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        parts = []
+        for rows in order.split(chunk_size):
+            width = int(lengths[rows].max())
+            chunk = {k: v[rows, :width] for k, v in inputs.items()}
+            states = self.backbone(**chunk).last_hidden_state
+            parts.append(pool_tokens(self.settings.pooling, states, chunk["attention_mask"]))
+        pooled = torch.cat(parts)
+        return pooled[torch.argsort(order)]
 
     def embed_texts(self, texts: Sequence[str], max_length: int | None = None) -> torch.Tensor:
         """Tokenise and run ``forward`` on the encoder's device (the training path: keeps gradients)."""
@@ -198,6 +213,28 @@ class SentenceEncoder(nn.Module):
             self.backbone.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
             write_layout(tmp, self.settings, self.embedding_dim, self.mlp)
+
+
+def _load_backbone(name: str, source: str, trust_remote_code: bool, dtype: torch.dtype):
+    """Tokenizer and bare encoder (no task pooler: SimCSE's pooling lives here), with transformers kept quiet
+    about the pooler weights it leaves out."""
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        try:
+            backbone = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code, dtype=dtype,
+                                                 add_pooling_layer=False)
+        except TypeError:  # architectures without a pooler take no add_pooling_layer
+            backbone = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code, dtype=dtype)
+    except (OSError, ValueError) as err:
+        raise InputError(f"could not load model {name!r}: {err}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    return tokenizer, backbone
 
 
 def _pad(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:

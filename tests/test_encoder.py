@@ -113,3 +113,16 @@ def test_bad_input_errors_name_the_problem(tiny_bert, tmp_path):
         encoder.encode([])
     with pytest.raises(InputError, match="list of sentences"):
         encoder.encode("one string")
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_length_chunked_forward_gives_the_same_vectors_and_gradients(tiny_bert, pooling):
+    encoder = SentenceEncoder.from_pretrained(tiny_bert, pooling=pooling).eval()
+    features = encoder.tokenize(SENTENCES * 2)
+    whole = encoder(features)
+    chunked = encoder(features, chunk_size=3)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
+    weight = encoder.backbone.embeddings.word_embeddings.weight
+    (grad_whole,) = torch.autograd.grad(whole.square().sum(), weight)
+    (grad_chunked,) = torch.autograd.grad(encoder(features, chunk_size=3).square().sum(), weight)
+    torch.testing.assert_close(grad_chunked, grad_whole, atol=1e-5, rtol=1e-4)

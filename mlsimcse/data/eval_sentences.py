@@ -1,0 +1,86 @@
+"""The sentences of every evaluation set the project ships, for decontaminating training data.
+
+A training sentence that also appears in an evaluation set inflates that benchmark (Tatoeba retrieval
+especially: the Tatoeba-challenge training pairs contain hundreds of its test pairs). Only sentences are
+read here, never scores, so this does not depend on the evaluation package's loaders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from mlsimcse.data.normalize import normalize_text
+from mlsimcse.data.text_files import RowProblem, iter_rows, read_lines
+from mlsimcse.errors import InputError
+from mlsimcse.io_utils import sha256_file
+
+
+@dataclass(frozen=True)
+class EvalFiles:
+    """One evaluation set: a glob under the data root and where its sentences are."""
+
+    name: str
+    pattern: str
+    width: int | None = None
+    columns: tuple[int, ...] = (0,)
+    quoted: bool = False
+    header: bool = False
+
+
+EVAL_SETS = (
+    EvalFiles("tatoeba", "tatoeba_laser/tatoeba.*-eng.*"),
+    EvalFiles("stsb_multi_mt test", "stsb_multi_mt/stsb-*-test.csv", width=3, columns=(0, 1), quoted=True),
+    EvalFiles("sts2017", "sts2017/STS2017.eval.v1.1/STS.input.*.txt", width=2, columns=(0, 1)),
+    EvalFiles("semeval sts 2012-2016", "semeval_sts_en_2012-2016/*/*.test.tsv", width=3, columns=(1, 2)),
+    EvalFiles("sick test", "sick2014/SICK_test_annotated.txt", width=5, columns=(1, 2), header=True),
+    EvalFiles("korsts test", "kornlu/KorSTS/sts-test.tsv", width=7, columns=(5, 6), header=True),
+    EvalFiles("xnli test", "xnli/test-*.tsv", width=2, columns=(0, 1)),
+    EvalFiles("kornli test", "kornlu/KorNLI/xnli.test.ko.tsv", width=3, columns=(0, 1), header=True),
+)
+
+
+@dataclass(frozen=True)
+class EvalSentences:
+    """Normalised evaluation sentences and the hashes of the files they came from."""
+
+    keys: frozenset[str]
+    files_sha256: dict[str, str]
+
+    def __contains__(self, text: str) -> bool:
+        return normalize_text(text) in self.keys
+
+
+@lru_cache(maxsize=4)
+def load_eval_sentences(data_root: Path) -> EvalSentences:
+    """Read every evaluation set under ``data_root``; each set must be present."""
+    keys: set[str] = set()
+    hashes: dict[str, str] = {}
+    for eval_set in tqdm(EVAL_SETS, desc="evaluation sets", leave=False):
+        paths = sorted(data_root.glob(eval_set.pattern))
+        if not paths:
+            raise InputError(
+                f"decontamination needs the {eval_set.name} evaluation set, but nothing matches "
+                f"{eval_set.pattern!r} under {data_root}; set 'decontaminate: false' in the recipe to skip it"
+            )
+        for path in paths:
+            keys.update(normalize_text(text) for text in _sentences(eval_set, path))
+            hashes[str(path.relative_to(data_root))] = sha256_file(path)
+    return EvalSentences(frozenset(keys), hashes)
+
+
+def _sentences(eval_set: EvalFiles, path: Path) -> list[str]:
+    if eval_set.width is None:
+        return read_lines(path)
+    sentences = []
+    for _line, fields in iter_rows(path, delimiter="," if eval_set.quoted else "\t", width=eval_set.width,
+                                   quoted=eval_set.quoted, header=eval_set.header, on_problem=_fail):
+        sentences.extend(fields[column] for column in eval_set.columns)
+    return sentences
+
+
+def _fail(problem: RowProblem) -> None:
+    raise problem.as_input_error()

@@ -1,0 +1,289 @@
+"""The data-recipe schema: which corpora, which languages, which training shape, which clean-up.
+
+A recipe is a YAML file in ``data_recipes/``. Every source has a local form (files under the data root,
+used offline) and may have a Hugging Face Hub form (dataset name, config, split, columns); both yield the
+same examples, so one recipe serves an offline laptop and a cluster with Hub access. Recipes compose:
+``include`` pulls in other recipes' sources and ``languages`` restricts all of them, so "STS-B parallel,
+German only" is a three-line recipe. Unknown keys are errors, because a typo would otherwise silently
+change the training data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlsimcse.errors import InputError
+from mlsimcse.records import SHAPE_COLUMNS
+
+KINDS = {"aligned_text": ("unsup", "parallel"), "nli": ("sup",)}
+"""Source kind -> the shapes it can yield."""
+
+LOCAL_FORMATS = {"aligned_text": ("lines", "csv", "tsv"), "nli": ("tsv", "infersent")}
+INFERSENT_FIELDS = ("premise", "hypothesis", "label")
+NLI_ROW_COLUMNS = INFERSENT_FIELDS
+BAD_ROW_POLICIES = ("error", "skip")
+
+
+@dataclass
+class LocalForm:
+    """Files under the data root. ``sets`` are groups of row-aligned files.
+
+    A set is a path template with ``{lang}`` (expanded for every language of the source, through
+    ``file_codes`` when file names use other codes), or a mapping language -> path. For ``infersent`` a
+    set maps premise/hypothesis/label -> path.
+    """
+
+    format: str
+    sets: list[str | dict[str, str]]
+    columns: list[int] = field(default_factory=lambda: [0])
+    width: int | None = None
+    header: bool = False
+    score_column: int | None = None
+    label_column: int | None = None
+    file_codes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class HubForm:
+    """A Hugging Face Hub dataset; ``config`` may contain ``{lang}`` (one load per language).
+
+    ``columns`` maps the shape's columns (sentence / source, translation / anchor, positive, negative)
+    to the dataset's; an NLI source may instead map premise, hypothesis and label, which are grouped into
+    triplets like the local files (``label_names`` turns integer labels into names). ``split_sentences``
+    cuts paragraphs (e.g. Wikipedia articles) into sentences.
+    """
+
+    dataset: str
+    columns: dict[str, str]
+    config: str | None = None
+    split: str = "train"
+    data_files: str | list[str] | None = None
+    revision: str | None = None
+    streaming: bool = False
+    split_sentences: bool = False
+    max_rows: int | None = None
+    label_names: list[str] | None = None
+
+    @property
+    def nli_rows(self) -> bool:
+        """Whether the dataset holds NLI rows (premise, hypothesis, label) rather than ready examples."""
+        return set(self.columns) == set(NLI_ROW_COLUMNS)
+
+
+@dataclass
+class SourceRecipe:
+    """One corpus in a recipe and how it becomes examples."""
+
+    name: str
+    kind: str
+    shape: str
+    languages: list[str]
+    local: LocalForm | None = None
+    hub: HubForm | None = None
+    pivot: str = "en"
+    cross_lingual: bool = False
+    detokenize: str | None = None
+    min_chars: int = 1
+    max_chars: int = 1000
+    dedup: bool = True
+    drop_identical: bool = True
+    on_bad_row: str = "error"
+
+    @property
+    def other_languages(self) -> list[str]:
+        return [lang for lang in self.languages if lang != self.pivot]
+
+
+@dataclass
+class Recipe:
+    name: str
+    sources: list[SourceRecipe]
+    description: str = ""
+    seed: int = 0
+    decontaminate: bool = True
+    path: Path | None = None
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a recipe YAML, resolving ``include`` and ``languages``, and validate it."""
+    path = Path(path)
+    return _load(path, seen=())
+
+
+def _load(path: Path, seen: tuple[Path, ...]) -> Recipe:
+    resolved = path.resolve()
+    if resolved in seen:
+        raise InputError("recipe includes itself", path=path)
+    raw = _read_yaml(path)
+    _reject_unknown(raw, {"name", "description", "include", "sources", "languages", "seed", "decontaminate"}, path)
+    sources: list[SourceRecipe] = []
+    for included in _as_list(raw.get("include"), "include", path):
+        sources.extend(_load(path.parent / included, seen + (resolved,)).sources)
+    for index, entry in enumerate(_as_list(raw.get("sources"), "sources", path)):
+        sources.append(_source_from_dict(entry, f"sources[{index}]", path))
+    if "languages" in raw:
+        keep = _string_list(raw["languages"], "languages", path)
+        sources = [s for s in (_restrict(source, keep) for source in sources) if s is not None]
+    if not sources:
+        raise InputError("the recipe has no sources (after applying 'languages')", path=path)
+    names = [source.name for source in sources]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputError(f"source name(s) {repeated} appear more than once", path=path)
+    return Recipe(
+        name=str(raw.get("name") or path.stem),
+        description=str(raw.get("description", "")),
+        sources=sources,
+        seed=int(raw.get("seed", 0)),
+        decontaminate=bool(raw.get("decontaminate", True)),
+        path=path,
+    )
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("recipe not found", path=path) from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"recipe is not UTF-8 ({err.reason})", path=path) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise InputError(f"not valid YAML ({getattr(err, 'problem', err)})", path=path,
+                         line=None if mark is None else mark.line + 1) from None
+    if not isinstance(raw, dict):
+        raise InputError("a recipe must be a YAML mapping", path=path)
+    return raw
+
+
+def _source_from_dict(raw: Any, where: str, path: Path) -> SourceRecipe:
+    if not isinstance(raw, dict):
+        raise InputError(f"{where} must be a mapping", path=path)
+    values = _dataclass_values(SourceRecipe, raw, where, path, nested={"local", "hub"})
+    source = SourceRecipe(**values)
+    where = f"{where} ({source.name})"
+    if source.kind not in KINDS:
+        raise InputError(f"{where}: unknown kind {source.kind!r}; expected one of {sorted(KINDS)}", path=path)
+    if source.shape not in KINDS[source.kind]:
+        raise InputError(f"{where}: a {source.kind} source yields {KINDS[source.kind]}, not {source.shape!r}", path=path)
+    source.languages = _string_list(source.languages, f"{where}.languages", path)
+    if source.on_bad_row not in BAD_ROW_POLICIES:
+        raise InputError(f"{where}: on_bad_row must be one of {BAD_ROW_POLICIES}", path=path)
+    if source.detokenize not in (None, "ptb"):
+        raise InputError(f"{where}: detokenize must be 'ptb' or absent", path=path)
+    if source.shape == "parallel" and source.pivot not in source.languages:
+        raise InputError(f"{where}: the pivot language {source.pivot!r} must be one of its languages", path=path)
+    if raw.get("local") is None and raw.get("hub") is None:
+        raise InputError(f"{where}: give a 'local' form, a 'hub' form or both", path=path)
+    if raw.get("local") is not None:
+        source.local = LocalForm(**_dataclass_values(LocalForm, raw["local"], f"{where}.local", path))
+        _check_local(source, where, path)
+    if raw.get("hub") is not None:
+        source.hub = HubForm(**_dataclass_values(HubForm, raw["hub"], f"{where}.hub", path))
+        _check_hub(source, where, path)
+    return source
+
+
+def _check_local(source: SourceRecipe, where: str, path: Path) -> None:
+    local = source.local
+    if local.format not in LOCAL_FORMATS[source.kind]:
+        raise InputError(f"{where}.local.format must be one of {LOCAL_FORMATS[source.kind]}", path=path)
+    if not local.sets:
+        raise InputError(f"{where}.local.sets is empty", path=path)
+    for file_set in local.sets:
+        if local.format == "infersent":
+            if not isinstance(file_set, dict) or sorted(file_set) != sorted(INFERSENT_FIELDS):
+                raise InputError(f"{where}.local.sets: an infersent set maps {INFERSENT_FIELDS} to files", path=path)
+        elif isinstance(file_set, dict):
+            unknown = sorted(set(file_set) - set(source.languages))
+            if unknown:
+                raise InputError(f"{where}.local.sets names language(s) {unknown} not in its languages", path=path)
+            if source.shape == "parallel" and source.pivot not in file_set:
+                raise InputError(f"{where}.local.sets: {file_set} lacks the pivot language {source.pivot!r}", path=path)
+        elif not isinstance(file_set, str) or "{lang}" not in file_set:
+            raise InputError(f"{where}.local.sets: {file_set!r} is neither a {{lang}} template nor a mapping", path=path)
+    if local.format in ("csv", "tsv"):
+        if local.width is None:
+            raise InputError(f"{where}.local.width (fields per row) is required for {local.format}", path=path)
+        used = list(local.columns) + [c for c in (local.score_column, local.label_column) if c is not None]
+        if any(not 0 <= column < local.width for column in used):
+            raise InputError(f"{where}.local: column indexes must lie in [0, {local.width})", path=path)
+    if source.kind == "nli" and local.format == "tsv" and (len(local.columns) != 2 or local.label_column is None):
+        raise InputError(f"{where}.local: NLI TSV needs columns [premise, hypothesis] and label_column", path=path)
+
+
+def _check_hub(source: SourceRecipe, where: str, path: Path) -> None:
+    wanted = set(SHAPE_COLUMNS[source.shape])
+    if set(source.hub.columns) != wanted and not (source.kind == "nli" and source.hub.nli_rows):
+        also = f" (or {list(NLI_ROW_COLUMNS)})" if source.kind == "nli" else ""
+        raise InputError(f"{where}.hub.columns must map exactly {sorted(wanted)}{also} to dataset columns", path=path)
+    multilingual = len(source.other_languages if source.shape == "parallel" else source.languages) > 1
+    if multilingual and "{lang}" not in (source.hub.config or "") and "{lang}" not in str(source.hub.data_files):
+        raise InputError(f"{where}.hub: a multilingual source needs {{lang}} in config or data_files", path=path)
+
+
+def _restrict(source: SourceRecipe, keep: list[str]) -> SourceRecipe | None:
+    """The source limited to ``keep`` (plus its pivot), or None if no language of interest is left."""
+    languages = [lang for lang in source.languages if lang in keep or (source.shape == "parallel" and lang == source.pivot)]
+    yielded = [lang for lang in languages if source.shape != "parallel" or lang != source.pivot]
+    if not yielded:
+        return None
+    source.languages = languages
+    if source.local is not None:
+        source.local.sets = [s for s in (_restrict_set(s, languages, source) for s in source.local.sets) if s]
+        if not source.local.sets:
+            return None
+    return source
+
+
+def _restrict_set(file_set: str | dict[str, str], languages: list[str], source: SourceRecipe):
+    if not isinstance(file_set, dict) or source.local.format == "infersent":
+        return file_set
+    kept = {lang: file for lang, file in file_set.items() if lang in languages}
+    needed = 2 if source.shape == "parallel" else 1
+    return kept if len(kept) >= needed else None
+
+
+def _dataclass_values(cls: type, raw: Any, where: str, path: Path, nested: set[str] = frozenset()) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise InputError(f"{where} must be a mapping", path=path)
+    specs = {f.name: f for f in fields(cls) if f.name not in nested}
+    _reject_unknown(raw, set(specs) | set(nested), path, where)
+    missing = [name for name, spec in specs.items()
+               if name not in raw and spec.default is MISSING and spec.default_factory is MISSING]
+    if missing:
+        raise InputError(f"{where}: missing required key(s) {missing}", path=path)
+    return {name: value for name, value in raw.items() if name in specs}
+
+
+def _reject_unknown(raw: dict[str, Any], known: set[str], path: Path, where: str = "recipe") -> None:
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(known)}", path=path)
+
+
+def _as_list(value: Any, key: str, path: Path) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"'{key}' must be a list", path=path)
+    return value
+
+
+def _string_list(value: Any, key: str, path: Path) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        raise InputError(f"'{key}' must be a non-empty list of language codes", path=path)
+    return value
+
+
+def recipe_as_dict(recipe: Recipe) -> dict[str, Any]:
+    """The resolved recipe as plain data, for the manifest."""
+    data = asdict(recipe)
+    data["path"] = None if recipe.path is None else str(recipe.path)
+    return data
