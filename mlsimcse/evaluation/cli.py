@@ -1,0 +1,143 @@
+"""``mlsimcse eval`` (models × tasks, table and JSON) and ``mlsimcse make-bucc`` (a mining benchmark from a
+parallel corpus)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from mlsimcse.evaluation.bucc_builder import build_bucc_benchmark, parse_split_size
+from mlsimcse.evaluation.cache import EmbeddingCache
+from mlsimcse.evaluation import registry
+from mlsimcse.evaluation.report import ModelRun, format_table, results_document
+from mlsimcse.evaluation.runner import load_tasks, score_loaded
+from mlsimcse.io_utils import write_json
+from mlsimcse.pooling import POOLINGS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_eval(subparsers)
+    _register_make_bucc(subparsers)
+
+
+def _register_eval(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate sentence encoders on STS, Tatoeba retrieval and BUCC mining",
+        description=(
+            "Evaluate one or more sentence encoders, each benchmark computed as its reference protocol does "
+            "(the protocol is named in the output). Data is read from the data root (MLSIMCSE_DATA_ROOT, "
+            "default ../shared/data), or from the Hugging Face Hub where a file is absent. Every distinct "
+            "sentence is encoded once per model, however many tasks use it. Prints a tasks x models table of "
+            "main scores and writes all metrics as JSON."
+        ),
+        epilog=registry.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="a saved mlsimcse folder, a sentence-transformers folder, or a Hugging Face Hub model name",
+    )
+    selection = parser.add_mutually_exclusive_group(required=True)
+    selection.add_argument(
+        "--tasks", nargs="+", metavar="TASK", help="task, group or suite names (see below), space-separated"
+    )
+    selection.add_argument(
+        "--suite",
+        choices=sorted(registry.SUITES),
+        help="quick: STS-B test in 11 languages, cross-lingual STS-B en->10, STS17, Tatoeba XNLI-14; "
+        "multilingual: the same with all 112 Tatoeba languages; english-senteval: SimCSE's 7 STS tasks and "
+        "geometry; full: all of these",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=Path("eval_results.json"), help="JSON results file (default: %(default)s)"
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="sentences per encoder batch (default: %(default)s)")
+    parser.add_argument(
+        "--max-length", type=int, default=None, help="truncate sentences to this many tokens (default: the model's)"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="precision the encoder runs in; bfloat16 uses autocast (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--pooling", choices=POOLINGS, default=None, help="override the model's pooling (default: as saved)"
+    )
+    parser.add_argument("--device", default=None, help="torch device to encode on, e.g. cuda (default: cpu)")
+    parser.set_defaults(func=run_eval)
+
+
+def _register_make_bucc(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "make-bucc",
+        help="build a BUCC-format mining benchmark from a line-aligned parallel corpus",
+        description=(
+            "Hide gold translation pairs among distractor sentences of the same corpus and write them in BUCC "
+            "2018 format (OUT/SRC-TGT.SPLIT.{SRC,TGT,gold}), ready for `mlsimcse eval --tasks bucc:OUT`. "
+            "Splits draw disjoint rows; rows repeating an earlier text are skipped so gold pairs are unambiguous."
+        ),
+    )
+    parser.add_argument(
+        "--src", nargs="+", type=Path, required=True, help="source-language file(s), one sentence a line"
+    )
+    parser.add_argument(
+        "--tgt", nargs="+", type=Path, required=True, help="target-language file(s), line-aligned with --src"
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="output folder, named SRC-TGT after its languages (e.g. bench/fr-en)"
+    )
+    parser.add_argument(
+        "--split",
+        dest="splits",
+        nargs="+",
+        required=True,
+        type=parse_split_size,
+        metavar="NAME=PAIRS:DISTRACTORS",
+        help="splits to build, e.g. sample=300:1500 training=1000:5000 (distractors are halved across the sides)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the row draw and shuffles (default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing non-empty output folder")
+    parser.set_defaults(func=run_make_bucc)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from mlsimcse.encoder import SentenceEncoder
+
+    requested = [args.suite] if args.suite else args.tasks
+    loaded = load_tasks(registry.resolve_tasks(requested), show_progress_bar=True)
+    runs = []
+    for model in args.models:
+        encoder = SentenceEncoder.from_pretrained(model, pooling=args.pooling, max_length=args.max_length)
+        cache = EmbeddingCache(
+            encoder,
+            batch_size=args.batch_size,
+            show_progress_bar=True,
+            encode_kwargs={"dtype": args.dtype, "device": args.device},
+        )
+        started = time.perf_counter()
+        results = score_loaded(loaded, cache, show_progress_bar=True)
+        runs.append(ModelRun(model, results, time.perf_counter() - started, cache.stats()))
+    print(format_table(runs))
+    for run in runs:
+        stats = run.cache_stats
+        print(
+            f"{run.model}: {run.seconds:.1f} s; {stats['sentences_encoded']} sentences encoded for "
+            f"{stats['sentences_referenced']} referenced"
+        )
+    write_json(args.output, results_document(runs, requested))
+    print(f"results written to {args.output}")
+    return 0
+
+
+def run_make_bucc(args: argparse.Namespace) -> int:
+    manifest = build_bucc_benchmark(args.src, args.tgt, args.out, args.splits, seed=args.seed, overwrite=args.overwrite)
+    for split in manifest["splits"]:
+        print(f"{args.out}: split {split['name']}: {split['gold_pairs']} gold pairs, "
+              f"{split['distractors']} distractors")
+    print(f"usable rows {manifest['usable_rows']}, skipped {manifest['rows_skipped']}")
+    return 0

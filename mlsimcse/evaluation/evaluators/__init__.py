@@ -1,0 +1,1 @@
+"""Metrics computed from embeddings alone — no models, no files — so each can be checked on fixed vectors."""

@@ -1,0 +1,1 @@
+"""Readers for evaluation data: strict local readers for the files under the data root, Hub forms beside them."""

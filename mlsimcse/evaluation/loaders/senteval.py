@@ -1,0 +1,109 @@
+"""SentEval's English STS sets, read the way SimCSE's modified SentEval reads them.
+
+STS12-16 are each a handful of subsets. SimCSE reports them with the "all" setting: every scored row of
+every subset pooled into one Spearman, rows without a gold score dropped. SentEval splits sentences on
+whitespace and the SimCSE batcher joins the tokens with single spaces, so whitespace is normalised the same
+way here. SICK-R is the SICK test split's relatedness score.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mlsimcse.errors import InputError
+from mlsimcse.evaluation.loaders.hub import HubForm, load_hub_rows
+from mlsimcse.evaluation.loaders.origin import DataOrigin
+from mlsimcse.evaluation.loaders.sts_pairs import STSPairs, pairs_from_hub_rows, require_pairs
+from mlsimcse.evaluation.loaders.text_files import parse_score, read_lines, require_text, split_fields
+from mlsimcse.paths import data_root
+
+SENTEVAL_STS_SUBSETS: dict[str, tuple[int, tuple[str, ...]]] = {
+    "sts12": (2012, ("MSRpar", "MSRvid", "SMTeuroparl", "OnWN", "SMTnews")),
+    "sts13": (2013, ("FNWN", "headlines", "OnWN")),
+    "sts14": (2014, ("deft-forum", "deft-news", "headlines", "images", "OnWN", "tweet-news")),
+    "sts15": (2015, ("answers-forums", "answers-students", "belief", "headlines", "images")),
+    "sts16": (2016, ("answer-answer", "headlines", "plagiarism", "postediting", "question-question")),
+}
+"""Task name -> (SemEval year, the subsets SentEval evaluates, in SentEval's order)."""
+
+SICK_HEADER = ["pair_ID", "sentence_A", "sentence_B", "relatedness_score", "entailment_judgment"]
+
+
+def senteval_sts_folder(task: str) -> Path:
+    year, _ = SENTEVAL_STS_SUBSETS[task]
+    return data_root() / "semeval_sts_en_2012-2016" / str(year)
+
+
+def read_senteval_sts(task: str) -> STSPairs:
+    """The scored rows of every subset present, pooled in SentEval's subset order.
+
+    Absent subset files are listed in ``notes["missing_subsets"]`` (the shared copy of STS12 lacks MSRvid
+    for licence reasons), so a pooled number over fewer subsets is never mistaken for the full one.
+    """
+    year, subsets = SENTEVAL_STS_SUBSETS[task]
+    folder = senteval_sts_folder(task)
+    paths = {subset: folder / f"{subset}.test.tsv" for subset in subsets}
+    present = [subset for subset in subsets if paths[subset].exists()]
+    if not present:
+        form = HubForm(f"mteb/{task}-sts", None, "test", ("sentence1", "sentence2", "score"))
+        rows, origin = load_hub_rows(form, local_path=folder)
+        return pairs_from_hub_rows(rows, origin)
+    sentences1: list[str] = []
+    sentences2: list[str] = []
+    gold: list[float] = []
+    counts: list[tuple[str, int]] = []
+    dropped = 0
+    for subset in present:
+        before = len(gold)
+        dropped += _read_gold_first_tsv(paths[subset], sentences1, sentences2, gold)
+        counts.append((subset, len(gold) - before))
+    require_pairs(len(gold), path=folder)
+    notes: dict[str, object] = {"unscored_rows_dropped": dropped}
+    missing = [subset for subset in subsets if subset not in present]
+    if missing:
+        notes["missing_subsets"] = missing
+    return STSPairs(
+        sentences1,
+        sentences2,
+        np.asarray(gold, dtype=np.float64),
+        DataOrigin.from_files([paths[subset] for subset in present]),
+        subsets=tuple(counts),
+        notes=notes,
+    )
+
+
+def read_sick_relatedness_test() -> STSPairs:
+    """SICK test (4927 pairs) with its 1-5 relatedness score, as SentEval's SICK-R test reads it."""
+    path = data_root() / "sick2014" / "SICK_test_annotated.txt"
+    lines = read_lines(path)
+    if not lines or lines[0].split("\t") != SICK_HEADER:
+        raise InputError(f"expected the header {' '.join(SICK_HEADER)}", path=path, line=1)
+    sentences1, sentences2, gold = [], [], []
+    for line_no, line in enumerate(lines[1:], start=2):
+        _, first, second, score, _ = split_fields(line, 5, path=path, line_no=line_no, what="SICK columns")
+        sentences1.append(_senteval_text(first, what="sentence_A", path=path, line=line_no))
+        sentences2.append(_senteval_text(second, what="sentence_B", path=path, line=line_no))
+        gold.append(parse_score(score, path=path, line=line_no))
+    require_pairs(len(gold), path=path)
+    return STSPairs(sentences1, sentences2, np.asarray(gold, dtype=np.float64), DataOrigin.from_files([path]))
+
+
+def _read_gold_first_tsv(path: Path, sentences1: list[str], sentences2: list[str], gold: list[float]) -> int:
+    """Append the scored rows of a ``score TAB sentence1 TAB sentence2`` file; return how many were unscored."""
+    unscored = 0
+    for line_no, line in enumerate(read_lines(path), start=1):
+        score, first, second = split_fields(line, 3, path=path, line_no=line_no, what="score, sentence1, sentence2")
+        if not score.strip():
+            unscored += 1
+            continue
+        gold.append(parse_score(score, path=path, line=line_no))
+        sentences1.append(_senteval_text(first, what="sentence1", path=path, line=line_no))
+        sentences2.append(_senteval_text(second, what="sentence2", path=path, line=line_no))
+    return unscored
+
+
+def _senteval_text(text: str, *, what: str, path: Path, line: int) -> str:
+    """SentEval's whitespace tokenisation re-joined with single spaces."""
+    return " ".join(require_text(text, what=what, path=path, line=line).split())

@@ -1,0 +1,88 @@
+"""Run tasks for a model: read every task's data, encode all their sentences once, then score each task.
+
+Reading first means the encoder sees each distinct sentence exactly once, in one call with full batches,
+however many tasks share it; and data read once can be scored for several models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from tqdm.auto import tqdm
+
+from mlsimcse.evaluation.aggregates import aggregate_results
+from mlsimcse.evaluation.cache import EmbeddingCache, SentenceEncoderLike
+from mlsimcse.evaluation.registry import resolve_tasks
+from mlsimcse.evaluation.results import TaskResult
+from mlsimcse.evaluation.tasks.base import Embed, Task, TaskData
+
+
+@dataclass(frozen=True)
+class LoadedTask:
+    """A task with its data read."""
+
+    task: Task
+    data: TaskData
+
+
+def load_tasks(tasks: Sequence[Task], *, show_progress_bar: bool | None = None) -> list[LoadedTask]:
+    """Read every task's data (the files, or the Hub where a file is absent)."""
+    return [
+        LoadedTask(task, task.load())
+        for task in tqdm(tasks, desc="load data", unit="task", disable=_tqdm_disable(show_progress_bar))
+    ]
+
+
+def score_loaded(
+    loaded: Sequence[LoadedTask], cache: EmbeddingCache, *, show_progress_bar: bool | None = None
+) -> list[TaskResult]:
+    """Encode all the tasks' sentences through ``cache``, score each task, and append the named averages."""
+    cache.prefetch(sentence for item in loaded for sentence in item.data.sentences())
+    results = [
+        _task_result(item, cache.embed)
+        for item in tqdm(loaded, desc="score", unit="task", disable=_tqdm_disable(show_progress_bar))
+    ]
+    return results + aggregate_results(results)
+
+
+def evaluate_tasks(
+    encoder: SentenceEncoderLike,
+    tasks: list[str] | str,
+    *,
+    batch_size: int = 64,
+    cache: EmbeddingCache | None = None,
+    show_progress_bar: bool | None = None,
+    encode_kwargs: dict[str, Any] | None = None,
+) -> list[TaskResult]:
+    """Evaluate ``encoder`` on task names or a suite name; one result per task, then the averages they complete.
+
+    ``cache`` lets several calls for the same encoder share embeddings; by default each call starts afresh
+    (what the trainer wants: the model changes between calls).
+    """
+    if cache is None:
+        cache = EmbeddingCache(
+            encoder, batch_size=batch_size, show_progress_bar=show_progress_bar, encode_kwargs=encode_kwargs
+        )
+    elif cache.encoder is not encoder:
+        raise ValueError("the embedding cache was built for a different encoder")
+    loaded = load_tasks(resolve_tasks(tasks), show_progress_bar=show_progress_bar)
+    return score_loaded(loaded, cache, show_progress_bar=show_progress_bar)
+
+
+def _task_result(item: LoadedTask, embed: Embed) -> TaskResult:
+    scored = item.task.score(item.data, embed)
+    return TaskResult(
+        task=item.task.name,
+        protocol="; ".join((item.task.protocol, *scored.caveats)),
+        main_score=float(scored.scores[scored.main_metric]),
+        scores={key: float(value) for key, value in scored.scores.items()},
+        details={**scored.details, "data": item.data.origin.describe()},
+        data_sha256=item.data.origin.sha256,
+        main_metric=scored.main_metric,
+    )
+
+
+def _tqdm_disable(show_progress_bar: bool | None) -> bool | None:
+    """tqdm's ``disable``: None lets tqdm hide the bar when output is not a terminal."""
+    return None if show_progress_bar is None else not show_progress_bar
