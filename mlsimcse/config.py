@@ -72,6 +72,10 @@ class TrainConfig:
     max_nonfinite_steps: int = 5  # consecutive non-finite losses tolerated (skipped) before aborting
     cpu: bool = False
 
+    def __post_init__(self) -> None:
+        if self.mixed_precision is False:  # YAML reads a bare `no` as false
+            self.mixed_precision = "no"
+
     def validate(self) -> None:
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise InputError(f"mixed_precision must be no, bf16 or fp16, not {self.mixed_precision!r}")

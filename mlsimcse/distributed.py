@@ -7,6 +7,8 @@ each process's embeddings still receive the gradient from every process's loss.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.distributed as dist
 
@@ -31,7 +33,10 @@ def all_gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
         return tensor
     from torch.distributed.nn.functional import all_gather
 
-    return torch.cat(all_gather(tensor.contiguous()), dim=0)
+    with warnings.catch_warnings():
+        # torch points to a private functional-collectives replacement; this public autograd op still works.
+        warnings.filterwarnings("ignore", message=".*all_gather is deprecated", category=FutureWarning)
+        return torch.cat(all_gather(tensor.contiguous()), dim=0)
 
 
 def all_gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:

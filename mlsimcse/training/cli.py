@@ -37,12 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
     from mlsimcse.config import load_config
     from mlsimcse.training import train
 
     config = load_config(args.config, args.overrides)
     model_dir = train(config, resume=args.resume)
-    print(f"model saved in {model_dir}")
+    if PartialState().is_main_process:
+        print(f"model saved in {model_dir}")
     return 0
 
 

@@ -12,6 +12,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from accelerate import Accelerator
@@ -24,7 +25,8 @@ from mlsimcse.data import MixtureBatchSampler
 from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.errors import InputError
 from mlsimcse.records import Example
-from mlsimcse.training.checkpoints import load_latest, publish, staging_dir
+from mlsimcse.training.checkpoints import discard_staging, load_latest, publish, staging_dir
+from mlsimcse.training.gradcache import cached_step_loss
 from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
 
 CHECKPOINTS = "checkpoints"
@@ -43,6 +45,7 @@ class TrainerState:
     nonfinite_in_row: int = 0
     nonfinite_total: int = 0
     sampler: dict = field(default_factory=dict)
+    scheduler: dict = field(default_factory=dict)  # JSON, so resuming unpickles nothing
 
 
 class NonFiniteLossError(RuntimeError):
@@ -68,14 +71,14 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     optimizer = torch.optim.AdamW(_param_groups(encoder, config.weight_decay), lr=config.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
     model, optimizer = accelerator.prepare(encoder, optimizer)
-    accelerator.register_for_checkpointing(scheduler)
+    compute_loss = cached_step_loss if config.mini_batch_size else _step_loss
 
     state = TrainerState()
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out / "config.yaml")
     if resume:
-        state = _resume(accelerator, out / CHECKPOINTS, sampler) or state
+        state = _resume(accelerator, out / CHECKPOINTS, sampler, scheduler) or state
     batches = iter(sampler)
 
     progress = tqdm(total=config.max_steps, initial=state.step, desc="train", unit="step",
@@ -83,23 +86,27 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     started, examples_at_start = time.perf_counter(), state.examples_seen
     while state.step < config.max_steps:
         model.train()
+        finite, step_losses = True, []
         for _ in range(config.gradient_accumulation_steps):
             batch = next(batches)
             local = batch[rank * config.batch_size:(rank + 1) * config.batch_size]
             with accelerator.accumulate(model):
-                loss = _step_loss(model, encoder, losses, teacher, local, config, accelerator)
-                finite = _all_finite(loss, accelerator)
-                if finite:
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients:
-                        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                loss, backward = compute_loss(model, encoder, losses, teacher, local, config, accelerator)
+                batch_finite = _all_finite(loss, accelerator)
+                finite = finite and batch_finite  # one bad micro-batch skips the whole update
+                if batch_finite:
+                    backward()
+                if finite and accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                 optimizer.step() if finite else None
                 optimizer.zero_grad()
+            step_losses.append(loss.detach())
             state.examples_seen += len(batch)
         state.step += 1
         if finite:
-            scheduler.step()
             state.nonfinite_in_row = 0
+            if not accelerator.optimizer_step_was_skipped:  # fp16's loss scaler skips updates that overflow
+                scheduler.step()
         else:
             state.nonfinite_in_row += 1
             state.nonfinite_total += 1
@@ -110,7 +117,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
                     f"{state.nonfinite_in_row} non-finite losses in a row at step {state.step}; stopping so the "
                     f"weights stay intact. Lower the learning rate, use bf16 instead of fp16, or check the data.")
         progress.update(1)
-        record = {"step": state.step, "objective": batch[0].objective, "loss": float(loss.detach()),
+        record = {"step": state.step, "objective": batch[0].objective,
+                  "loss": float(accelerator.reduce(torch.stack(step_losses).mean(), reduction="mean")),
                   "lr": scheduler.get_last_lr()[0]}
         if state.step % config.log_every == 0 or state.step == config.max_steps:
             elapsed = time.perf_counter() - started
@@ -122,7 +130,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
             with open(out / METRICS, "a", encoding="utf-8") as log:
                 log.write(json.dumps(record) + "\n")
         if state.step % config.save_every == 0 or state.step == config.max_steps:
-            state.sampler = sampler.state_dict()
+            state.sampler, state.scheduler = sampler.state_dict(), scheduler.state_dict()
             _save(accelerator, out / CHECKPOINTS, state, config.keep_last_checkpoints)
     progress.close()
 
@@ -134,8 +142,13 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
 
 
 def _step_loss(model, encoder: SentenceEncoder, losses: ObjectiveLosses, teacher: SentenceEncoder | None,
-               batch: list[Example], config: TrainConfig, accelerator: Accelerator) -> torch.Tensor:
-    """One forward pass over all columns of the batch (concatenated), then the objective's loss."""
+               batch: list[Example], config: TrainConfig,
+               accelerator: Accelerator) -> tuple[torch.Tensor, Callable[[], None]]:
+    """One forward pass over all columns of the batch (concatenated): the loss, and its backward for later.
+
+    The backward waits so the loop can first check that every process's loss is finite
+    (:func:`~mlsimcse.training.gradcache.cached_step_loss` has the same shape).
+    """
     objective = batch[0].objective
     columns = text_columns(objective, batch)
     flat = [text for column in columns for text in column]
@@ -146,7 +159,8 @@ def _step_loss(model, encoder: SentenceEncoder, losses: ObjectiveLosses, teacher
     if objective == "distill":
         with torch.no_grad():
             teacher_embeddings = teacher.embed_texts(columns[0]).float()
-    return losses(objective, list(embeddings), batch_groups(batch), teacher_embeddings)
+    loss = losses(objective, list(embeddings), batch_groups(batch), teacher_embeddings)
+    return loss, lambda: accelerator.backward(loss)
 
 
 def _all_finite(loss: torch.Tensor, accelerator: Accelerator) -> bool:
@@ -176,15 +190,19 @@ def _evaluate(accelerator: Accelerator, encoder: SentenceEncoder, config: TrainC
 def _save(accelerator: Accelerator, root: Path, state: TrainerState, keep_last: int) -> None:
     """Every process writes its part into one staging folder; the main process seals and publishes it."""
     staged = staging_dir(root, state.step)
+    if accelerator.is_main_process:
+        discard_staging(staged)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(staged), safe_serialization=True)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        publish(root, state.step, asdict(state), keep_last)
+        publish(root, state.step, asdict(state), keep_last, keep_steps={state.best_step})
     accelerator.wait_for_everyone()
 
 
-def _resume(accelerator: Accelerator, root: Path, sampler) -> TrainerState | None:
+def _resume(accelerator: Accelerator, root: Path, sampler, scheduler) -> TrainerState | None:
+    """Restore weights, optimizer and generator states (via Accelerate), then the sampler and the schedule."""
+
     def load(path: Path, info: dict) -> None:
         accelerator.load_state(str(path))
         restored.append(TrainerState(**info))
@@ -196,6 +214,7 @@ def _resume(accelerator: Accelerator, root: Path, sampler) -> TrainerState | Non
         return None
     state = restored[0]
     sampler.load_state_dict(state.sampler)
+    scheduler.load_state_dict(state.scheduler)
     accelerator.print(f"resumed from {path} (step {state.step})")
     return state
 

@@ -1,0 +1,104 @@
+"""Cached contrastive loss (GradCache, Gao et al. 2021): a large batch's negatives in a small batch's memory.
+
+In-batch negatives make a contrastive loss depend on every embedding of the batch at once, so gradient
+accumulation cannot split the batch without dropping negatives. The loss itself is cheap, though; what costs
+memory is the encoder's activations. GradCache therefore runs in three passes:
+
+1. embed the batch in chunks of ``mini_batch_size`` texts *without* autograd, keeping only the embeddings;
+2. compute the full-batch loss on those embeddings and its gradient with respect to each embedding;
+3. re-embed each chunk *with* autograd and back-propagate the cached embedding gradient through it.
+
+Peak activation memory is one chunk's, yet the parameter gradient is exactly the full batch's, provided the
+second forward of a chunk is the same function as the first. Dropout breaks that unless its random masks are
+replayed, and unsupervised SimCSE lives on dropout (its positive is the sentence's second dropout pass), so
+each chunk's generator state is recorded before pass 1 and restored before pass 3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from accelerate import Accelerator
+
+from mlsimcse.config import TrainConfig
+from mlsimcse.encoder import SentenceEncoder
+from mlsimcse.records import Example
+from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
+
+
+@dataclass(frozen=True)
+class RngSnapshot:
+    """Generator states dropout draws from: the CPU's and, when training on an accelerator, that device's."""
+
+    device: torch.device
+    cpu_state: torch.Tensor
+    device_state: torch.Tensor | None
+
+    @classmethod
+    def take(cls, device: torch.device) -> "RngSnapshot":
+        module = None if device.type == "cpu" else torch.get_device_module(device)
+        return cls(device, torch.get_rng_state(), None if module is None else module.get_rng_state(device))
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.cpu_state)
+        if self.device_state is not None:
+            torch.get_device_module(self.device).set_rng_state(self.device_state, self.device)
+
+
+@dataclass
+class _Chunk:
+    """One mini-batch of one column: its tokens, the generator state its first pass saw, its embeddings."""
+
+    column: int
+    features: dict[str, torch.Tensor]
+    rng: RngSnapshot
+    embeddings: torch.Tensor
+
+
+def cached_step_loss(model: torch.nn.Module, encoder: SentenceEncoder, losses: ObjectiveLosses,
+                     teacher: SentenceEncoder | None, batch: list[Example], config: TrainConfig,
+                     accelerator: Accelerator) -> tuple[torch.Tensor, Callable[[], None]]:
+    """The full-batch loss (detached) and a callable that adds its parameter gradients, chunk by chunk.
+
+    The two are separate so the trainer can check the loss on every process before any gradient reaches the
+    weights. ``model`` is the prepared (possibly DDP-wrapped) encoder; ``encoder`` the bare one, for its tokenizer.
+    """
+    objective = batch[0].objective
+    columns = text_columns(objective, batch)
+    size = config.mini_batch_size
+    chunks = []
+    with torch.no_grad():
+        for index, column in enumerate(columns):
+            for texts in _split(column, size):
+                features = {k: v.to(accelerator.device) for k, v in encoder.tokenize(texts).items()}
+                rng = RngSnapshot.take(accelerator.device)
+                with accelerator.autocast():
+                    embeddings = model(features).float()
+                chunks.append(_Chunk(index, features, rng, embeddings))
+        teacher_embeddings = None
+        if objective == "distill":
+            teacher_embeddings = torch.cat([teacher.embed_texts(texts).float() for texts in _split(columns[0], size)])
+
+    cached = [torch.cat([c.embeddings for c in chunks if c.column == i]).requires_grad_() for i in range(len(columns))]
+    loss = losses(objective, cached, batch_groups(batch), teacher_embeddings)
+    gradients = torch.autograd.grad(loss, cached)
+    chunk_gradients = [grad for column_grad in gradients for grad in column_grad.split(size)]
+
+    def backward() -> None:
+        """Replay each chunk's forward under its first-pass generator state and push its cached gradient."""
+        for position, (chunk, gradient) in enumerate(zip(chunks, chunk_gradients)):
+            last = position == len(chunks) - 1
+            with contextlib.nullcontext() if last else accelerator.no_sync(model):
+                chunk.rng.restore()
+                with accelerator.autocast():
+                    embeddings = model(chunk.features).float()
+                accelerator.backward((embeddings * gradient).sum())
+
+    return loss.detach(), backward
+
+
+def _split(texts: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [texts[start:start + size] for start in range(0, len(texts), size)]
