@@ -61,6 +61,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     gradient_accumulation_steps: int = 1  # averages gradients of several batches; adds no negatives
     mini_batch_size: int | None = None  # GradCache chunk size: large batches in small memory
+    forward_chunk_size: int | None = None  # run length-sorted chunks of this many texts: less padding, same math
     mixed_precision: str = "no"  # no | bf16 | fp16
     seed: int = 42
     eval_task: str | None = "stsb-dev:en"

@@ -28,7 +28,7 @@ def build_tiny_bert(folder: Path, seed: int = 0, hidden: int = 32, layers: int =
     vocab += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
     vocab_file = folder / "vocab.txt"
     vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizer(vocab_file=str(vocab_file), do_lower_case=True)
+    tokenizer = BertTokenizer(vocab=str(vocab_file), do_lower_case=True)
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
                         intermediate_size=2 * hidden, max_position_embeddings=64,

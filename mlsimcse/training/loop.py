@@ -154,7 +154,7 @@ def _step_loss(model, encoder: SentenceEncoder, losses: ObjectiveLosses, teacher
     flat = [text for column in columns for text in column]
     features = {k: v.to(accelerator.device) for k, v in encoder.tokenize(flat).items()}
     with accelerator.autocast():
-        embeddings = model(features).float().split(len(batch))
+        embeddings = model(features, chunk_size=config.forward_chunk_size).float().split(len(batch))
     teacher_embeddings = None
     if objective == "distill":
         with torch.no_grad():

@@ -1,0 +1,96 @@
+"""What a mining run is configured with — scoring and output, encoding and cache, the model to load — and
+what it needs from an encoder.
+
+The options are plain values checked on construction, shared by the one-process ``mine`` and the split
+jobs, so a bad setting is refused before any file is read or any model loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from mlsimcse.errors import InputError
+from mlsimcse.mining.cache import SHARD_ROWS, default_cache_root
+from mlsimcse.mining.margin import MinedPairs, check_scoring
+from mlsimcse.mining.output import EMITS
+
+
+class Encoder(Protocol):
+    """What mining needs from a sentence encoder (:class:`mlsimcse.encoder.SentenceEncoder` has it)."""
+
+    name_or_path: str
+    embedding_dim: int
+
+    def encode(self, sentences: Sequence[str], batch_size: int = 64, *, normalize: bool | None = None,
+               device: str | None = None, dtype: str | None = None,
+               show_progress_bar: bool | None = None) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """How neighbours become the written pairs: margin, retrieval mode, one-to-one, filters, row format."""
+
+    k: int = 4
+    margin: str = "ratio"
+    mode: str = "max"
+    greedy: bool = False
+    threshold: float | None = None
+    top_fraction: float | None = None
+    emit: str = "text"
+
+    def __post_init__(self) -> None:
+        check_scoring(self.margin, self.mode)
+        if self.k < 1:
+            raise InputError(f"k must be at least 1, got {self.k}")
+        if self.emit not in EMITS:
+            raise InputError(f"unknown output form {self.emit!r}; choose one of {', '.join(EMITS)}")
+        if self.top_fraction is not None and not 0.0 < self.top_fraction <= 1.0:
+            raise InputError(f"top fraction must be in (0, 1], got {self.top_fraction}")
+
+    def select(self, pairs: MinedPairs) -> MinedPairs:
+        """The pairs passing the threshold, then the best fraction of those."""
+        if self.threshold is not None:
+            pairs = pairs.above(self.threshold)
+        if self.top_fraction is not None:
+            pairs = pairs.top_fraction(self.top_fraction)
+        return pairs
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How sentences are encoded and cached; none of these change the mined pairs except ``dtype``."""
+
+    cache_dir: Path | None = None
+    batch_size: int = 64
+    shard_rows: int = SHARD_ROWS
+    device: str | None = None
+    dtype: str | None = None
+    progress: bool = True
+
+    def root(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir is not None else default_cache_root()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to load only once the corpora have been read, so bad input fails before a slow load."""
+
+    name_or_path: str
+    pooling: str | None = None
+    max_length: int | None = None
+
+    def load(self) -> Encoder:
+        from mlsimcse.encoder import SentenceEncoder
+
+        return SentenceEncoder.from_pretrained(self.name_or_path, pooling=self.pooling, max_length=self.max_length)
+
+
+def as_encoder(model: Encoder | ModelSpec | str) -> Encoder:
+    """An encoder object as is; a model name or spec loaded."""
+    if isinstance(model, str):
+        model = ModelSpec(model)
+    return model.load() if isinstance(model, ModelSpec) else model

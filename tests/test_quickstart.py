@@ -1,0 +1,34 @@
+"""The quickstart end to end on the real recipes, shrunk: a tiny model, a few steps, one evaluation task."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlsimcse.cli import main
+
+
+@pytest.mark.slow
+def test_quickstart_writes_model_results_table_and_curve(tmp_path, tiny_bert, shared_data, capsys):
+    out = tmp_path / "qs"
+    code = main(["quickstart", "--output-dir", str(out), "--base-model", str(tiny_bert), "--suite", "stsb-dev:en",
+                 "max_steps=4", "batch_size=8", "log_every=1"])
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [run["model"] for run in results["runs"]] == ["base", "trained"]
+    assert all(run["results"][0]["task"] == "stsb-dev:en" for run in results["runs"])
+    assert (out / "model" / "modules.json").is_file()
+    assert (out / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
+    steps = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(steps) == 4
+    assert "STS-B" in (out / "results.md").read_text() or "stsb-dev:en" in (out / "results.md").read_text()
+    assert "total time" in capsys.readouterr().out
+
+
+def test_quickstart_refuses_a_used_folder(tmp_path, capsys):
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "keep.txt").write_text("mine")
+    assert main(["quickstart", "--output-dir", str(tmp_path / "used")]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (tmp_path / "used" / "keep.txt").read_text() == "mine"
