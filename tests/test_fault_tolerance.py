@@ -76,7 +76,7 @@ def _start(config: Path, out: Path, logs: Path, resume: bool) -> subprocess.Pope
 
 def _run(config: Path, out: Path, logs: Path, resume: bool = False) -> None:
     process = _start(config, out, logs, resume)
-    assert process.wait(timeout=120) == 0, logs.read_text()
+    assert process.wait(timeout=600) == 0, logs.read_text()
 
 
 def _last_logged_step(out: Path) -> int:
@@ -111,7 +111,7 @@ def _frozen_mid_save(process: subprocess.Popen, checkpoints: Path) -> bool:
 
 
 def _kill_when(process: subprocess.Popen, reached, logs: Path) -> None:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600
     while not reached():
         assert process.poll() is None, f"the run ended before the kill point:\n{logs.read_text()}"
         assert time.monotonic() < deadline, "the kill point never came"

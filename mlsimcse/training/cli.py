@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train an encoder from a YAML config",
         description="Train a sentence encoder with contrastive objectives (unsup, sup, parallel, distill). "
                     "Launch with `accelerate launch -m mlsimcse train ...` for several processes or machines.",
-        epilog="example: mlsimcse train configs/minilm-cpu-parallel.yaml max_steps=50 output_dir=runs/try")
+        epilog="example:\n  mlsimcse train configs/minilm-cpu-parallel.yaml max_steps=50 output_dir=runs/try",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("config", help="YAML file with the training config (see configs/)")
     train.add_argument("overrides", nargs="*", metavar="key=value",
                        help="override config values, dotted for nested keys: loss.temperature=0.1")
