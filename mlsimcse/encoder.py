@@ -93,6 +93,9 @@ class SentenceEncoder(nn.Module):
         if settings.base_model is None:
             settings.base_model = name
         tokenizer, backbone = _load_backbone(name, backbone_source, trust_remote_code, resolve_dtype(dtype))
+        positions = getattr(backbone.config, "max_position_embeddings", None)
+        if positions and settings.max_length > positions:  # longer inputs would index past the position table
+            settings.max_length = positions
         mlp = None
         if settings.pooling == "cls_mlp" and path.is_dir():
             state = read_mlp_state(path)

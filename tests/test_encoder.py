@@ -126,3 +126,9 @@ def test_length_chunked_forward_gives_the_same_vectors_and_gradients(tiny_bert, 
     (grad_whole,) = torch.autograd.grad(whole.square().sum(), weight)
     (grad_chunked,) = torch.autograd.grad(encoder(features, chunk_size=3).square().sum(), weight)
     torch.testing.assert_close(grad_chunked, grad_whole, atol=1e-5, rtol=1e-4)
+
+
+def test_max_length_never_exceeds_the_position_table(tiny_bert):
+    encoder = SentenceEncoder.from_pretrained(tiny_bert, max_length=512)
+    assert encoder.settings.max_length == 64
+    assert encoder.encode(["the dog " * 100]).shape == (1, 32)
