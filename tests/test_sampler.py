@@ -120,7 +120,8 @@ def test_same_seed_same_batches_and_other_seed_other_batches(tmp_path):
 def test_resume_mid_epoch_gives_the_same_remaining_batches(tmp_path, streaming):
     # Groups of three force deferrals, so the saved state carries waiting examples too.
     examples = unsup("en", 333, group_every=3) + unsup("de", 120, group_every=2)
-    config = MixtureConfig([SourceSpec(write_jsonl(tmp_path / "a.jsonl", examples), streaming=streaming)])
+    # A fixed source name: the shuffle is seeded by it, so the deferral below must not depend on tmp_path.
+    config = MixtureConfig([SourceSpec(write_jsonl(tmp_path / "a.jsonl", examples), name="a", streaming=streaming)])
     reference = MixtureBatchSampler(config, batch_size=24, seed=9, stream_chunk_rows=50)
     first = [reference.next_batch() for _ in range(7)]
     state = json.loads(json.dumps(reference.state_dict()))
