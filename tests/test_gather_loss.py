@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
@@ -11,14 +10,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from mlsimcse.losses import InfoNCELoss
+from process_support import free_port
 
 WORLD, B, D = 2, 4, 8
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _columns(n_columns: int) -> list[torch.Tensor]:
@@ -47,7 +41,7 @@ def _worker(rank: int, port: int, n_columns: int, symmetric: bool, out: str) -> 
 
 @pytest.mark.parametrize("n_columns,symmetric", [(2, False), (3, False), (2, True)])
 def test_two_processes_equal_one_process_on_joint_batch(tmp_path, n_columns, symmetric):
-    mp.spawn(_worker, args=(_free_port(), n_columns, symmetric, str(tmp_path)), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(free_port(), n_columns, symmetric, str(tmp_path)), nprocs=WORLD, join=True)
     joint = [c.clone().requires_grad_() for c in _columns(n_columns)]
     expected = InfoNCELoss(symmetric=symmetric)(*joint, groups=_groups())
     expected.backward()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import socket
 
 import pytest
 import torch
@@ -29,6 +28,7 @@ from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.records import Example
 from mlsimcse.training import gradcache, loop
 from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
+from process_support import free_port
 
 B = 16
 MINI = B // 8
@@ -225,12 +225,6 @@ def test_distill_teacher_embeddings_chunked_like_the_plain_step(random_encoder):
     _assert_same((cached_loss, _grads(cached)), (loss.detach(), _grads(plain)))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank: int, port: int, saved_encoder: str, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                       WORLD_SIZE=str(WORLD), LOCAL_WORLD_SIZE=str(WORLD))
@@ -249,7 +243,7 @@ def _ddp_worker(rank: int, port: int, saved_encoder: str, out: str) -> None:
 def test_two_ddp_processes_equal_one_process_on_the_joint_batch(random_encoder, tmp_path):
     """Cross-process negatives + no_sync replays: DDP's averaged gradient is the joint batch's plain gradient."""
     random_encoder.save_pretrained(tmp_path / "encoder")
-    mp.spawn(_ddp_worker, args=(_free_port(), str(tmp_path / "encoder"), str(tmp_path)), nprocs=WORLD, join=True)
+    mp.spawn(_ddp_worker, args=(free_port(), str(tmp_path / "encoder"), str(tmp_path)), nprocs=WORLD, join=True)
     accelerator = _accelerator()
     plain = _encoder(random_encoder, dropout=False)
     loss, backward = loop._step_loss(plain, plain, _losses(), None, _batch("sup", WORLD * B), _config(), accelerator)

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 from mlsimcse.config import load_config
 from mlsimcse.records import Example
 from mlsimcse.training import loop
+from process_support import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 PROCESSES, PER_PROCESS_BATCH, MAX_STEPS, SAVE_EVERY = 2, 4, 24, 6
@@ -55,16 +55,10 @@ def _config_file(tmp_path: Path, tiny_bert: Path) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _launch(config: Path, out: Path, logs: Path, resume: bool) -> subprocess.Popen:
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
                "--num_processes", str(PROCESSES), "--num_machines", "1", "--mixed_precision", "no",
-               "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+               "--dynamo_backend", "no", "--main_process_port", str(free_port()),
                "-m", "mlsimcse", "train", str(config), f"output_dir={out}"] + (["--resume"] if resume else [])
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "OMP_NUM_THREADS": "1", "HF_HOME": str(logs.parent / "hf-home")}  # no user accelerate config applies
