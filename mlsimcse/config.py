@@ -26,7 +26,8 @@ class ModelConfig:
     name_or_path: str = "xlm-roberta-base"
     pooling: str = "cls_mlp"
     keep_mlp: bool = False  # unsupervised SimCSE drops the MLP at test time; supervised SimCSE keeps it
-    max_length: int = 32
+    max_length: int = 32  # training truncation (SimCSE's 32); inference keeps the saved length below
+    inference_max_length: int | None = None  # saved with the model for encode; None keeps the base model's
     trust_remote_code: bool = False
 
 
@@ -40,7 +41,7 @@ class LossConfig:
     margin: float = 0.0  # additive margin on the positive (LaBSE); 0.3 is LaBSE's value
     mask_false_negatives: bool = True
     gather_across_processes: bool = True
-    distill_mode: str = "mse"  # or "contrastive"
+    distill_mode: str = "mse"  # mse | contrastive | similarity, or several joined by "+" (summed)
     distill_teacher: str | None = None  # default: a frozen copy of the starting model
     objective_weights: dict[str, float] = field(default_factory=dict)
 
@@ -88,6 +89,10 @@ class TrainConfig:
             raise InputError(f"mini_batch_size must be between 1 and batch_size ({self.batch_size})")
         if self.data is None:
             raise InputError("the config names no training data: add a data: section with sources")
+        terms = self.loss.distill_mode.split("+")
+        if any(term not in ("mse", "contrastive", "similarity") for term in terms) or len(set(terms)) != len(terms):
+            raise InputError(f"loss.distill_mode must be mse, contrastive, similarity or several joined by '+', "
+                             f"not {self.loss.distill_mode!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)

@@ -97,23 +97,42 @@ class InfoNCELoss(nn.Module):
 
 
 class DistillationLoss(nn.Module):
-    """Student embeddings regress onto a frozen teacher's (multilingual knowledge distillation).
+    """Student embeddings pulled onto a frozen teacher's (multilingual knowledge distillation).
 
-    ``mode="mse"`` is Reimers & Gurevych's loss; ``mode="contrastive"`` treats the teacher vector as the
-    positive among the batch's teacher vectors (InfoNCE), which keeps relative geometry rather than raw values.
+    ``mode`` names one term or several joined by ``+`` (summed):
+
+    - ``mse``: Reimers & Gurevych's regression of each student vector onto its teacher vector;
+    - ``contrastive``: the teacher vector is the positive among the batch's teacher vectors (InfoNCE), so the
+      student must single out its own target rather than match raw values;
+    - ``similarity``: the student's cosine similarities to the batch's teacher vectors, and among its own vectors,
+      regress onto the teacher's similarities among the same targets (squared error summed over a row, averaged
+      over rows). It hands down graded similarity — how close *related* sentences are, which STS scores — where
+      ``contrastive`` only asks that the translation win.
     """
+
+    MODES = ("mse", "contrastive", "similarity")
 
     def __init__(self, mode: str = "mse", temperature: float = 0.05):
         super().__init__()
-        if mode not in ("mse", "contrastive"):
-            raise ValueError(f"unknown distillation mode {mode!r}")
-        self.mode = mode
+        self.terms = tuple(mode.split("+"))
+        unknown = [term for term in self.terms if term not in self.MODES]
+        if unknown or len(set(self.terms)) != len(self.terms):
+            raise ValueError(f"unknown or repeated distillation mode in {mode!r}; "
+                             f"use one of {self.MODES} or several joined by '+'")
         self.contrastive = InfoNCELoss(temperature)
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        if self.mode == "mse":
-            return F.mse_loss(student, teacher.to(student.dtype))
-        return self.contrastive(student, teacher.to(student.dtype))
+        teacher = teacher.to(student.dtype)
+        total = student.new_zeros(())
+        if "mse" in self.terms:
+            total = total + F.mse_loss(student, teacher)
+        if "contrastive" in self.terms:
+            total = total + self.contrastive(student, teacher)
+        if "similarity" in self.terms:
+            target = _cosine(teacher, teacher)
+            total = total + ((_cosine(student, teacher) - target) ** 2).sum(dim=1).mean()
+            total = total + ((_cosine(student, student) - target) ** 2).sum(dim=1).mean()
+        return total
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -70,6 +70,10 @@ def read_settings(folder: Path) -> tuple[EncoderSettings | None, str]:
                 max_len = json.loads(st_cfg.read_text(encoding="utf-8")).get("max_seq_length")
                 if max_len:
                     settings.max_length = int(max_len)
+            elif (sub / "tokenizer_config.json").is_file():  # sentence-transformers 6 keeps it with the tokenizer
+                max_len = json.loads((sub / "tokenizer_config.json").read_text(encoding="utf-8")).get("model_max_length")
+                if isinstance(max_len, int) and 0 < max_len < 100_000:
+                    settings.max_length = max_len
         elif kind == "Pooling":
             settings.pooling = _pooling_from_st_config(json.loads((sub / "config.json").read_text(encoding="utf-8")))
         elif kind == "Dense":

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mlsimcse.encoder import SentenceEncoder
+from mlsimcse.encoder import SentenceEncoder, _length_batches
 from mlsimcse.errors import InputError
 
 SENTENCES = ["a man plays the guitar", "the dog", "a woman is running in the park with a big red dog",
@@ -27,11 +27,21 @@ def _reference_embeddings(folder, sentences, pooling):
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
-def test_encode_matches_unbatched_reference_and_keeps_order(tiny_bert, pooling):
+@pytest.mark.parametrize("max_batch_tokens", [None, 12])
+def test_encode_matches_unbatched_reference_and_keeps_order(tiny_bert, pooling, max_batch_tokens):
     encoder = SentenceEncoder.from_pretrained(tiny_bert, pooling=pooling)
-    got = encoder.encode(SENTENCES, batch_size=4)
+    got = encoder.encode(SENTENCES, batch_size=4, max_batch_tokens=max_batch_tokens)
     assert got.dtype == np.float32 and got.shape == (len(SENTENCES), 32)
     np.testing.assert_allclose(got, _reference_embeddings(tiny_bert, SENTENCES, pooling), atol=1e-5)
+
+
+def test_length_batches_respect_row_and_token_limits():
+    lengths = [40, 30, 12, 10, 9, 5, 5, 5, 3]  # sorted longest first, as encode sorts them
+    assert _length_batches(lengths, 4, None) == [(0, 4), (4, 8), (8, 9)]
+    spans = _length_batches(lengths, 4, 32)
+    assert spans == [(0, 1), (1, 2), (2, 4), (4, 7), (7, 9)]  # a 40-token row alone still gets a batch
+    for start, stop in spans:
+        assert stop - start <= 4 and (stop - start == 1 or (stop - start) * lengths[start] <= 32)
 
 
 def test_encode_normalize_tensor_and_training_mode_restored(tiny_bert):

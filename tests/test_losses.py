@@ -109,3 +109,18 @@ def test_distillation_losses():
     assert DistillationLoss("mse")(teacher, teacher).item() == 0.0
     assert abs(DistillationLoss("mse")(student, teacher).item() - F.mse_loss(student, teacher).item()) < 1e-12
     assert DistillationLoss("contrastive")(teacher, teacher).item() < DistillationLoss("contrastive")(student, teacher).item()
+
+
+def test_similarity_distillation_matches_hand_formula_and_terms_add():
+    student, teacher = _embeddings(2, seed=7)
+    assert DistillationLoss("similarity")(teacher, teacher).item() < 1e-10
+    s, t = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
+    target = t @ t.T
+    by_hand = ((s @ t.T - target) ** 2).sum(1).mean() + ((s @ s.T - target) ** 2).sum(1).mean()
+    assert torch.allclose(DistillationLoss("similarity")(student, teacher), by_hand)
+    combined = DistillationLoss("contrastive+similarity+mse")(student, teacher)
+    parts = sum(DistillationLoss(mode)(student, teacher) for mode in ("contrastive", "similarity", "mse"))
+    assert torch.allclose(combined, parts)
+    for bad in ("cosine", "mse+mse", "mse+"):
+        with pytest.raises(ValueError, match="distillation mode"):
+            DistillationLoss(bad)

@@ -59,6 +59,27 @@ def test_run_writes_model_metrics_config_and_checkpoints(tmp_path, tiny_bert):
     assert any(not torch.equal(trained[k], start[k]) for k in trained if k in start)
 
 
+def test_training_truncates_at_max_length_but_the_model_keeps_its_inference_length(tmp_path, tiny_bert, monkeypatch):
+    from mlsimcse.encoder import SentenceEncoder
+
+    widths = []
+    tokenize = SentenceEncoder.tokenize
+
+    def spy(self, texts, max_length=None):
+        features = tokenize(self, texts, max_length)
+        widths.append(features["input_ids"].shape[1])
+        return features
+
+    monkeypatch.setattr(SentenceEncoder, "tokenize", spy)
+    base_length = SentenceEncoder.from_pretrained(tiny_bert).settings.max_length
+    model_dir = loop.train(_config(tmp_path, tiny_bert, "short", **{"model.max_length": 5, "max_steps": 2}))
+    assert widths and max(widths) == 5  # every training batch cut at 5 tokens (the sentences are longer)
+    assert SentenceEncoder.from_pretrained(model_dir).settings.max_length == base_length > 5
+    pinned = loop.train(_config(tmp_path, tiny_bert, "pinned", **{"model.max_length": 5, "max_steps": 1,
+                                                                  "model.inference_max_length": 12}))
+    assert SentenceEncoder.from_pretrained(pinned).settings.max_length == 12
+
+
 def test_resume_after_interruption_ends_with_identical_weights(tmp_path, tiny_bert, monkeypatch):
     loop.train(_config(tmp_path, tiny_bert, "straight"))
 

@@ -25,15 +25,16 @@ def read_metrics(path: str | Path) -> list[dict]:
     return [by_step[step] for step in sorted(by_step)]
 
 
-def plot_training_curve(metrics_path: str | Path, output_png: str | Path, smooth: int = 10) -> Path:
-    """Loss (moving average over ``smooth`` steps, per objective) and dev score; written atomically."""
-    import matplotlib
+def draw_training_curve(records: list[dict], smooth: int = 10):
+    """A matplotlib ``Figure`` of the loss per objective (moving average) and the dev score.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Built on ``matplotlib.figure.Figure`` rather than pyplot so it neither needs nor changes a backend:
+    the same call serves the headless quickstart and a notebook that shows the figure inline.
+    """
+    from matplotlib.figure import Figure
 
-    records = read_metrics(metrics_path)
-    fig, loss_axis = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5))
+    loss_axis = fig.subplots()
     for objective in sorted({r["objective"] for r in records}):
         points = [(r["step"], r["loss"]) for r in records if r["objective"] == objective]
         steps = [s for s, _ in points]
@@ -55,8 +56,13 @@ def plot_training_curve(metrics_path: str | Path, output_png: str | Path, smooth
     loss_axis.legend(handles, labels, loc="upper right")
     loss_axis.set_title("training curve")
     fig.tight_layout()
+    return fig
+
+
+def plot_training_curve(metrics_path: str | Path, output_png: str | Path, smooth: int = 10) -> Path:
+    """Write the training curve of a run's ``metrics.jsonl`` as a PNG, atomically."""
+    fig = draw_training_curve(read_metrics(metrics_path), smooth)
     output_png = Path(output_png)
     with atomic_path(output_png) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
     return output_png

@@ -73,14 +73,16 @@ def cached_step_loss(model: torch.nn.Module, encoder: SentenceEncoder, losses: O
     with torch.no_grad():
         for index, column in enumerate(columns):
             for texts in _split(column, size):
-                features = {k: v.to(accelerator.device) for k, v in encoder.tokenize(texts).items()}
+                tokens = encoder.tokenize(texts, config.model.max_length)
+                features = {k: v.to(accelerator.device) for k, v in tokens.items()}
                 rng = RngSnapshot.take(accelerator.device)
                 with accelerator.autocast():
                     embeddings = model(features).float()
                 chunks.append(_Chunk(index, features, rng, embeddings))
         teacher_embeddings = None
         if objective == "distill":
-            teacher_embeddings = torch.cat([teacher.embed_texts(texts).float() for texts in _split(columns[0], size)])
+            teacher_embeddings = torch.cat([teacher.embed_texts(texts, config.model.max_length).float()
+                                            for texts in _split(columns[0], size)])
 
     cached = [torch.cat([c.embeddings for c in chunks if c.column == i]).requires_grad_() for i in range(len(columns))]
     loss = losses(objective, cached, batch_groups(batch), teacher_embeddings)

@@ -63,7 +63,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     rank, world = accelerator.process_index, accelerator.num_processes
 
     encoder = SentenceEncoder.from_pretrained(config.model.name_or_path, config.model.pooling,
-                                              max_length=config.model.max_length, keep_mlp=config.model.keep_mlp,
+                                              max_length=config.model.inference_max_length, keep_mlp=config.model.keep_mlp,
                                               trust_remote_code=config.model.trust_remote_code)
     losses = ObjectiveLosses(config.loss)
     sampler = MixtureBatchSampler(config.data, batch_size=config.batch_size * world, seed=config.seed)
@@ -123,6 +123,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         if state.step % config.log_every == 0 or state.step == config.max_steps:
             elapsed = time.perf_counter() - started
             record["examples_per_s"] = round((state.examples_seen - examples_at_start) / max(elapsed, 1e-9), 2)
+            record["elapsed_s"] = round(elapsed, 3)  # since this process started training (resumes restart it)
             progress.set_postfix(loss=f"{record['loss']:.4f}", ex_s=record["examples_per_s"])
         if config.eval_task and (state.step % config.eval_every == 0 or state.step == config.max_steps):
             record.update(_evaluate(accelerator, encoder, config, state, out))
@@ -152,13 +153,14 @@ def _step_loss(model, encoder: SentenceEncoder, losses: ObjectiveLosses, teacher
     objective = batch[0].objective
     columns = text_columns(objective, batch)
     flat = [text for column in columns for text in column]
-    features = {k: v.to(accelerator.device) for k, v in encoder.tokenize(flat).items()}
+    features = {k: v.to(accelerator.device) for k, v in encoder.tokenize(flat, config.model.max_length).items()}
     with accelerator.autocast():
         embeddings = model(features, chunk_size=config.forward_chunk_size).float().split(len(batch))
     teacher_embeddings = None
     if objective == "distill":
         with torch.no_grad():
-            teacher_embeddings = teacher.embed_texts(columns[0]).float()
+            teacher_features = {k: v.to(accelerator.device) for k, v in teacher.tokenize(columns[0], config.model.max_length).items()}
+            teacher_embeddings = teacher(teacher_features, chunk_size=config.forward_chunk_size).float()
     loss = losses(objective, list(embeddings), batch_groups(batch), teacher_embeddings)
     return loss, lambda: accelerator.backward(loss)
 
@@ -225,7 +227,7 @@ def _teacher(config: TrainConfig, encoder: SentenceEncoder, sampler, device) -> 
         return None
     source = config.loss.distill_teacher or config.model.name_or_path
     teacher = SentenceEncoder.from_pretrained(source, encoder.pooling if source == config.model.name_or_path
-                                              else None, max_length=config.model.max_length)
+                                              else None)
     teacher.requires_grad_(False).eval().to(device)
     return teacher
 
