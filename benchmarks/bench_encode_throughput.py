@@ -59,20 +59,6 @@ def real_sentences(data_root: Path, count: int, seed: int = 0) -> list[str]:
     return chosen[:count]
 
 
-def matmul_peak(dtype, size: int = 2048, repeats: int = 5) -> float:
-    """Best FLOP/s of a square matmul: the machine's practical ceiling for dense encoder work."""
-    import torch
-
-    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
-    torch.matmul(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        began = time.perf_counter()
-        torch.matmul(a, b)
-        best = min(best, time.perf_counter() - began)
-    return 2 * size ** 3 / best
-
-
 def encoder_flops(lengths: list[int], hidden: int, layers: int) -> float:
     return float(sum(layers * (24 * n * hidden ** 2 + 4 * n * n * hidden) for n in lengths))
 
@@ -82,6 +68,7 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from machine import matmul_peak
     from mlsimcse.encoder import SentenceEncoder
     from mlsimcse.paths import data_root, default_base_model
 

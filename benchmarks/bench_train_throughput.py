@@ -57,18 +57,6 @@ def write_pairs(target: Path) -> int:
     return len(rows)
 
 
-def matmul_rate(dtype, size: int = 1024, repeats: int = 3) -> float:
-    """FLOP/s of a square matmul in ``dtype``: shows whether this CPU computes bf16 natively."""
-    import torch
-
-    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
-    torch.matmul(a, b)
-    began = time.perf_counter()
-    for _ in range(repeats):
-        torch.matmul(a, b)
-    return 2 * size ** 3 * repeats / (time.perf_counter() - began)
-
-
 def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -168,6 +156,7 @@ def main() -> None:
         return child(args)
 
     import torch
+    from machine import matmul_peak
 
     precisions = ["fp32", "bf16"] if args.bf16_steps > 0 else ["fp32"]
     runs = [("fp32", index) for index in range(args.rounds)] + [("bf16", 0)] * (args.bf16_steps > 0)
@@ -176,7 +165,7 @@ def main() -> None:
           f"{args.warmup} warm-up per run, {args.rounds} rounds; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; mlsimcse forward_chunk_size {args.chunk or 'off'}")
     for dtype in (torch.float32, torch.bfloat16):
-        print(f"{dtype} matmul (1024 x 1024): {matmul_rate(dtype) / 1e9:.1f} GFLOP/s")
+        print(f"{dtype} matmul (1024 x 1024): {matmul_peak(dtype, size=1024, repeats=3) / 1e9:.1f} GFLOP/s")
     results: dict[tuple[str, str], list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-train-") as scratch_name:
         scratch = Path(scratch_name)

@@ -89,10 +89,12 @@ class TrainConfig:
             raise InputError(f"mini_batch_size must be between 1 and batch_size ({self.batch_size})")
         if self.data is None:
             raise InputError("the config names no training data: add a data: section with sources")
-        terms = self.loss.distill_mode.split("+")
-        if any(term not in ("mse", "contrastive", "similarity") for term in terms) or len(set(terms)) != len(terms):
-            raise InputError(f"loss.distill_mode must be mse, contrastive, similarity or several joined by '+', "
-                             f"not {self.loss.distill_mode!r}")
+        from mlsimcse.losses import DistillationLoss  # checked here so a typo fails before any data is read
+
+        try:
+            DistillationLoss(self.loss.distill_mode)
+        except ValueError as err:
+            raise InputError(f"loss.distill_mode: {err}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)

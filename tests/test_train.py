@@ -119,3 +119,8 @@ def test_config_errors_name_the_key(tmp_path, tiny_bert):
         _config(tmp_path, tiny_bert, "x", learning_rat=1)
     with pytest.raises(InputError, match="mixed_precision"):
         _config(tmp_path, tiny_bert, "x", mixed_precision="fp8")
+
+
+def test_unknown_distillation_term_is_a_config_error(tmp_path, tiny_bert):
+    with pytest.raises(InputError, match="distill_mode"):
+        _config(tmp_path, tiny_bert, "bad", **{"loss.distill_mode": "contrastive+cosine"}).validate()
