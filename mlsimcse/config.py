@@ -41,7 +41,7 @@ class LossConfig:
     margin: float = 0.0  # additive margin on the positive (LaBSE); 0.3 is LaBSE's value
     mask_false_negatives: bool = True
     gather_across_processes: bool = True
-    distill_mode: str = "mse"  # mse | contrastive | similarity, or several joined by "+" (summed)
+    distill_mode: str = "mse"  # mse | contrastive | similarity | translation, or several joined by "+" (summed)
     distill_teacher: str | None = None  # default: a frozen copy of the starting model
     objective_weights: dict[str, float] = field(default_factory=dict)
 

@@ -19,7 +19,7 @@ teacher (Reimers & Gurevych 2020).
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -99,35 +99,56 @@ class InfoNCELoss(nn.Module):
 class DistillationLoss(nn.Module):
     """Student embeddings pulled onto a frozen teacher's (multilingual knowledge distillation).
 
-    ``mode`` names one term or several joined by ``+`` (summed):
+    Inputs: ``columns``, the student's ``[B, d]`` embeddings of each text column (for translation pairs: the
+    English side, then the translation), ``teacher``, the teacher's ``[B, d]`` embeddings of the first column,
+    and optional ``groups`` as for :class:`InfoNCELoss` (the same English sentence twice in a batch is then not a
+    negative of itself). ``mode`` names one term or several joined by ``+`` (summed); the teacher terms are
+    averaged over the columns:
 
     - ``mse``: Reimers & Gurevych's regression of each student vector onto its teacher vector;
-    - ``contrastive``: the teacher vector is the positive among the batch's teacher vectors (InfoNCE), so the
-      student must single out its own target rather than match raw values;
+    - ``contrastive``: InfoNCE between student and teacher vectors in both directions — the student vector must
+      single out its own teacher vector among the batch's, and the teacher vector its own student vector —
+      rather than match raw values; retrieval is scored both ways (xx -> en and en -> xx), so both are trained;
     - ``similarity``: the student's cosine similarities to the batch's teacher vectors, and among its own vectors,
       regress onto the teacher's similarities among the same targets (squared error summed over a row, averaged
       over rows). It hands down graded similarity — how close *related* sentences are, which STS scores — where
-      ``contrastive`` only asks that the translation win.
+      ``contrastive`` only asks that the translation win;
+    - ``translation``: symmetric InfoNCE between the student's first column and each other column, the
+      translation pair itself with no teacher in between: the direct signal for bitext retrieval. Alone it
+      would move the English side too (and forget); next to the teacher terms English stays where it was.
+
+    Teacher terms use this process's batch only; ``translation`` gathers other processes' candidates when
+    ``gather`` is on, like the ``parallel`` objective.
     """
 
-    MODES = ("mse", "contrastive", "similarity")
+    MODES = ("mse", "contrastive", "similarity", "translation")
 
-    def __init__(self, mode: str = "mse", temperature: float = 0.05):
+    def __init__(self, mode: str = "mse", temperature: float = 0.05, *, gather: bool = True):
         super().__init__()
         self.terms = tuple(mode.split("+"))
         unknown = [term for term in self.terms if term not in self.MODES]
         if unknown or len(set(self.terms)) != len(self.terms):
             raise ValueError(f"unknown or repeated distillation mode in {mode!r}; "
                              f"use one of {self.MODES} or several joined by '+'")
-        self.contrastive = InfoNCELoss(temperature)
+        self.contrastive = InfoNCELoss(temperature, symmetric=True, gather=False)
+        self.translation = InfoNCELoss(temperature, symmetric=True, gather=gather)
 
-    def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        teacher = teacher.to(student.dtype)
+    def forward(self, columns: Sequence[torch.Tensor], teacher: torch.Tensor,
+                groups: torch.Tensor | None = None) -> torch.Tensor:
+        teacher = teacher.to(columns[0].dtype)
+        total = sum(self._teacher_terms(student, teacher, groups) for student in columns) / len(columns)
+        if "translation" in self.terms and len(columns) > 1:
+            total = total + sum(self.translation(columns[0], other, groups=groups)
+                                for other in columns[1:]) / (len(columns) - 1)
+        return total
+
+    def _teacher_terms(self, student: torch.Tensor, teacher: torch.Tensor,
+                       groups: torch.Tensor | None) -> torch.Tensor:
         total = student.new_zeros(())
         if "mse" in self.terms:
             total = total + F.mse_loss(student, teacher)
         if "contrastive" in self.terms:
-            total = total + self.contrastive(student, teacher)
+            total = total + self.contrastive(student, teacher, groups=groups)
         if "similarity" in self.terms:
             target = _cosine(teacher, teacher)
             total = total + ((_cosine(student, teacher) - target) ** 2).sum(dim=1).mean()

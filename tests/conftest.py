@@ -12,6 +12,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from mlsimcse.encoder import SentenceEncoder  # noqa: E402
 from mlsimcse.paths import data_root, models_root  # noqa: E402
 
 WORDS = ("the a man woman dog cat is are plays playing guitar piano runs running eats food park street red blue "
@@ -57,3 +58,19 @@ def minilm() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared model not found at {path} (set MLSIMCSE_MODELS_ROOT)")
     return path
+
+
+@pytest.fixture(scope="session")
+def random_encoder(tiny_bert) -> SentenceEncoder:
+    """The tiny BERT with its matrices redrawn at std 0.3.
+
+    At BERT's usual 0.02 a random 2-layer model gives every sentence nearly the same vector; the loss then
+    cancels almost completely and fp32 rounding dominates the gradients being compared.
+    """
+    torch.manual_seed(0)
+    encoder = SentenceEncoder.from_pretrained(tiny_bert, "cls_mlp")
+    with torch.no_grad():
+        for param in encoder.parameters():
+            if param.ndim == 2:
+                param.normal_(0.0, 0.3)
+    return encoder

@@ -28,6 +28,7 @@ from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.records import Example
 from mlsimcse.training import gradcache, loop
 from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
+from mlsimcse.training.teacher import FrozenTeacher
 from process_support import free_port
 
 B = 16
@@ -75,22 +76,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def random_encoder(tiny_bert) -> SentenceEncoder:
-    """The tiny BERT with its matrices redrawn at std 0.3.
-
-    At BERT's usual 0.02 a random 2-layer model gives every sentence nearly the same vector; the loss then
-    cancels almost completely and fp32 rounding dominates the gradients being compared.
-    """
-    torch.manual_seed(0)
-    encoder = SentenceEncoder.from_pretrained(tiny_bert, "cls_mlp")
-    with torch.no_grad():
-        for param in encoder.parameters():
-            if param.ndim == 2:
-                param.normal_(0.0, 0.3)
-    return encoder
 
 
 def _encoder(random_encoder: SentenceEncoder, dropout: bool) -> SentenceEncoder:
@@ -214,7 +199,7 @@ def test_distill_teacher_embeddings_chunked_like_the_plain_step(random_encoder):
     accelerator = _accelerator()
     batch = [Example("distill", ex.texts) for ex in _batch("parallel")]
     losses = ObjectiveLosses(LossConfig(distill_mode="contrastive"))
-    teacher = _encoder(random_encoder, dropout=False).eval().requires_grad_(False)
+    teacher = FrozenTeacher(_encoder(random_encoder, dropout=False), _config().model.max_length)
     plain = _encoder(random_encoder, dropout=False)
     loss, backward = loop._step_loss(plain, plain, losses, teacher, batch, _config(), accelerator)
     backward()

@@ -106,20 +106,49 @@ def test_group_ids_are_stable_and_fall_back_to_normalised_text():
 
 def test_distillation_losses():
     student, teacher = _embeddings(2, seed=6)
-    assert DistillationLoss("mse")(teacher, teacher).item() == 0.0
-    assert abs(DistillationLoss("mse")(student, teacher).item() - F.mse_loss(student, teacher).item()) < 1e-12
-    assert DistillationLoss("contrastive")(teacher, teacher).item() < DistillationLoss("contrastive")(student, teacher).item()
+    assert DistillationLoss("mse")([teacher], teacher).item() == 0.0
+    assert abs(DistillationLoss("mse")([student], teacher).item() - F.mse_loss(student, teacher).item()) < 1e-12
+    # teacher terms average over the columns
+    two = DistillationLoss("mse")([student, teacher], teacher)
+    assert abs(two.item() - F.mse_loss(student, teacher).item() / 2) < 1e-12
+
+
+def test_contrastive_distillation_is_infonce_both_ways_with_duplicates_masked():
+    student, teacher = _embeddings(2, seed=8)
+    s, t = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
+    labels = torch.arange(len(s))
+    both_ways = (F.cross_entropy(s @ t.T / 0.05, labels) + F.cross_entropy(t @ s.T / 0.05, labels)) / 2
+    assert torch.allclose(DistillationLoss("contrastive")([student], teacher), both_ways)
+    # the same English sentence twice in a batch: unmasked, each copy is the other's negative
+    teacher = teacher.clone()
+    teacher[1] = teacher[0]
+    groups = torch.arange(len(teacher))
+    groups[1] = groups[0]
+    unmasked = DistillationLoss("contrastive")([teacher], teacher)
+    masked = DistillationLoss("contrastive")([teacher], teacher, groups=groups)
+    assert masked.item() < unmasked.item() - 0.05
+
+
+def test_translation_term_is_symmetric_infonce_between_first_column_and_the_others():
+    english, german, french, teacher = _embeddings(4, seed=9)
+    term = DistillationLoss("translation")
+    pair = InfoNCELoss(0.05, symmetric=True)(english, german)
+    assert torch.allclose(term([english, german], teacher), pair)
+    assert torch.allclose(term([english, german, french], teacher),
+                          (pair + InfoNCELoss(0.05, symmetric=True)(english, french)) / 2)
+    assert term([english], teacher).item() == 0.0  # a single column has no pair
 
 
 def test_similarity_distillation_matches_hand_formula_and_terms_add():
     student, teacher = _embeddings(2, seed=7)
-    assert DistillationLoss("similarity")(teacher, teacher).item() < 1e-10
+    assert DistillationLoss("similarity")([teacher], teacher).item() < 1e-10
     s, t = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
     target = t @ t.T
     by_hand = ((s @ t.T - target) ** 2).sum(1).mean() + ((s @ s.T - target) ** 2).sum(1).mean()
-    assert torch.allclose(DistillationLoss("similarity")(student, teacher), by_hand)
-    combined = DistillationLoss("contrastive+similarity+mse")(student, teacher)
-    parts = sum(DistillationLoss(mode)(student, teacher) for mode in ("contrastive", "similarity", "mse"))
+    assert torch.allclose(DistillationLoss("similarity")([student], teacher), by_hand)
+    columns = [student, teacher + 0.1 * student]
+    combined = DistillationLoss("contrastive+similarity+mse+translation")(columns, teacher)
+    parts = sum(DistillationLoss(mode)(columns, teacher) for mode in ("contrastive", "similarity", "mse", "translation"))
     assert torch.allclose(combined, parts)
     for bad in ("cosine", "mse+mse", "mse+"):
         with pytest.raises(ValueError, match="distillation mode"):

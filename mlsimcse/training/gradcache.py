@@ -27,6 +27,7 @@ from mlsimcse.config import TrainConfig
 from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.records import Example
 from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
+from mlsimcse.training.teacher import FrozenTeacher
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class _Chunk:
 
 
 def cached_step_loss(model: torch.nn.Module, encoder: SentenceEncoder, losses: ObjectiveLosses,
-                     teacher: SentenceEncoder | None, batch: list[Example], config: TrainConfig,
+                     teacher: FrozenTeacher | None, batch: list[Example], config: TrainConfig,
                      accelerator: Accelerator) -> tuple[torch.Tensor, Callable[[], None]]:
     """The full-batch loss (detached) and a callable that adds its parameter gradients, chunk by chunk.
 
@@ -79,10 +80,7 @@ def cached_step_loss(model: torch.nn.Module, encoder: SentenceEncoder, losses: O
                 with accelerator.autocast():
                     embeddings = model(features).float()
                 chunks.append(_Chunk(index, features, rng, embeddings))
-        teacher_embeddings = None
-        if objective == "distill":
-            teacher_embeddings = torch.cat([teacher.embed_texts(texts, config.model.max_length).float()
-                                            for texts in _split(columns[0], size)])
+        teacher_embeddings = teacher(columns[0]) if objective == "distill" else None
 
     cached = [torch.cat([c.embeddings for c in chunks if c.column == i]).requires_grad_() for i in range(len(columns))]
     loss = losses(objective, cached, batch_groups(batch), teacher_embeddings)

@@ -28,6 +28,7 @@ from mlsimcse.records import Example
 from mlsimcse.training.checkpoints import discard_staging, load_latest, publish, staging_dir
 from mlsimcse.training.gradcache import cached_step_loss
 from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
+from mlsimcse.training.teacher import FrozenTeacher
 
 CHECKPOINTS = "checkpoints"
 MODEL_DIR = "model"
@@ -124,6 +125,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
             elapsed = time.perf_counter() - started
             record["examples_per_s"] = round((state.examples_seen - examples_at_start) / max(elapsed, 1e-9), 2)
             record["elapsed_s"] = round(elapsed, 3)  # since this process started training (resumes restart it)
+            if teacher is not None:
+                record["teacher_hit_rate"] = round(teacher.hit_rate, 4)  # targets answered from memory
             progress.set_postfix(loss=f"{record['loss']:.4f}", ex_s=record["examples_per_s"])
         if config.eval_task and (state.step % config.eval_every == 0 or state.step == config.max_steps):
             record.update(_evaluate(accelerator, encoder, config, state, out))
@@ -142,7 +145,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     return out / MODEL_DIR
 
 
-def _step_loss(model, encoder: SentenceEncoder, losses: ObjectiveLosses, teacher: SentenceEncoder | None,
+def _step_loss(model, encoder: SentenceEncoder, losses: ObjectiveLosses, teacher: FrozenTeacher | None,
                batch: list[Example], config: TrainConfig,
                accelerator: Accelerator) -> tuple[torch.Tensor, Callable[[], None]]:
     """One forward pass over all columns of the batch (concatenated): the loss, and its backward for later.
@@ -156,11 +159,7 @@ def _step_loss(model, encoder: SentenceEncoder, losses: ObjectiveLosses, teacher
     features = {k: v.to(accelerator.device) for k, v in encoder.tokenize(flat, config.model.max_length).items()}
     with accelerator.autocast():
         embeddings = model(features, chunk_size=config.forward_chunk_size).float().split(len(batch))
-    teacher_embeddings = None
-    if objective == "distill":
-        with torch.no_grad():
-            teacher_features = {k: v.to(accelerator.device) for k, v in teacher.tokenize(columns[0], config.model.max_length).items()}
-            teacher_embeddings = teacher(teacher_features, chunk_size=config.forward_chunk_size).float()
+    teacher_embeddings = teacher(columns[0]) if objective == "distill" else None
     loss = losses(objective, list(embeddings), batch_groups(batch), teacher_embeddings)
     return loss, lambda: accelerator.backward(loss)
 
@@ -221,15 +220,15 @@ def _resume(accelerator: Accelerator, root: Path, sampler, scheduler) -> Trainer
     return state
 
 
-def _teacher(config: TrainConfig, encoder: SentenceEncoder, sampler, device) -> SentenceEncoder | None:
+def _teacher(config: TrainConfig, encoder: SentenceEncoder, sampler, device) -> FrozenTeacher | None:
     """A frozen copy of the starting model (or ``loss.distill_teacher``) when any source is ``distill``."""
     if "distill" not in sampler.objectives:
         return None
     source = config.loss.distill_teacher or config.model.name_or_path
     teacher = SentenceEncoder.from_pretrained(source, encoder.pooling if source == config.model.name_or_path
                                               else None)
-    teacher.requires_grad_(False).eval().to(device)
-    return teacher
+    chunk_size = config.mini_batch_size or config.forward_chunk_size
+    return FrozenTeacher(teacher.to(device), config.model.max_length, chunk_size)
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

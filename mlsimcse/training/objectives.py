@@ -41,7 +41,8 @@ class ObjectiveLosses(torch.nn.Module):
                       gather=config.gather_across_processes)
         self.one_way = InfoNCELoss(hard_negative_weight=config.hard_negative_weight, **common)
         self.parallel = InfoNCELoss(symmetric=config.symmetric_parallel, **common)
-        self.distill = DistillationLoss(config.distill_mode, temperature=config.temperature)
+        self.distill = DistillationLoss(config.distill_mode, temperature=config.temperature,
+                                        gather=config.gather_across_processes)
         self.mask = config.mask_false_negatives
         self.weights = dict(config.objective_weights)
 
@@ -57,7 +58,7 @@ class ObjectiveLosses(torch.nn.Module):
         elif objective == "distill":
             if teacher is None:
                 raise ValueError("the distill objective needs teacher embeddings")
-            loss = sum(self.distill(column, teacher) for column in embeddings) / len(embeddings)
+            loss = self.distill(embeddings, teacher, groups=groups)
         else:
             raise InputError(f"unknown objective {objective!r}")
         return loss * self.weights.get(objective, 1.0)
