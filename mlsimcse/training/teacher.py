@@ -3,7 +3,8 @@
 A frozen teacher in eval mode maps a text to the same vector for the whole run, and translation-pair data
 repeats its English side once per language (an STS-B sentence comes with nine translations), so most of the
 teacher's forward passes after the first few hundred steps would recompute a vector it has already produced.
-Keeping those vectors costs 4 bytes per dimension per sentence (1.5 KiB for MiniLM) and takes the teacher's forward off most steps.
+Keeping those vectors costs 4 bytes per dimension per sentence (1.5 KiB for MiniLM) and takes the teacher's
+forward off most steps.
 """
 
 from __future__ import annotations
