@@ -9,9 +9,11 @@ Steady-state seconds per step are timed from step boundaries after ``--warmup`` 
 not counted for either side.
 
 What mlsimcse does differently per step: the batch's texts are sorted by token count and run through the
-encoder in chunks cut to their own longest text (``forward_chunk_size``), so a batch with one 64-token
-sentence no longer pads every short one to 64; the vectors and gradients are the same (tests/test_encoder.py).
-Chunks of 16 texts also keep each chunk's activations small enough to stay in the CPU's caches.
+encoder in chunks cut to their own longest text, so a batch with one 64-token sentence no longer pads every short
+one to 64; the vectors and gradients are the same (tests/test_encoder.py). Chunks hold at most 64 texts and 1,024
+padded tokens (``forward_chunk_size``, ``forward_chunk_tokens``): short texts run in bigger matrix products than
+long ones. Its optimizer is PyTorch's fused AdamW, and on Linux the process keeps freed memory instead of having
+the kernel map and zero it again every step (mlsimcse/training/allocator.py).
 
 bf16 (autocast for mlsimcse, the trainer's ``bf16=True`` for sentence-transformers) gets one step each, first step
 included: on a CPU
@@ -58,7 +60,8 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def run_mlsimcse(model: str, pairs: Path, output: Path, steps: int, precision: str, chunk: int) -> list[float]:
+def run_mlsimcse(model: str, pairs: Path, output: Path, steps: int, precision: str, chunk: int,
+                 chunk_tokens: int) -> list[float]:
     """Train with mlsimcse's loop; step times from the elapsed clock it logs every step."""
     from mlsimcse.config import load_config
     from mlsimcse.training import train
@@ -68,6 +71,7 @@ def run_mlsimcse(model: str, pairs: Path, output: Path, steps: int, precision: s
         f"batch_size={BATCH_PAIRS}", f"max_steps={steps}", f"save_every={steps * 10}", "eval_task=null",
         "log_every=1", "learning_rate=0.00002", f"warmup_steps={max(1, steps // 10)}",
         "loss.symmetric_parallel=false", "loss.temperature=0.05", f"forward_chunk_size={chunk or 'null'}",
+        f"forward_chunk_tokens={chunk_tokens or 'null'}",
         f"mixed_precision={'bf16' if precision == 'bf16' else 'no'}", f"data.sources=[{{path: {pairs}}}]"])
     train(config)
     elapsed = [json.loads(line)["elapsed_s"] for line in (output / "metrics.jsonl").read_text().splitlines()]
@@ -111,7 +115,8 @@ def child(args: argparse.Namespace) -> None:
     output = Path(args.output)
     rss_before = peak_rss()
     if args.toolkit == "mlsimcse":
-        step_seconds = run_mlsimcse(args.model, Path(args.pairs), output, args.steps, args.precision, args.chunk)
+        step_seconds = run_mlsimcse(args.model, Path(args.pairs), output, args.steps, args.precision, args.chunk,
+                                    args.chunk_tokens)
     else:
         step_seconds = run_sentence_transformers(args.model, Path(args.pairs), output, args.steps, args.precision)
     print(json.dumps({"step_seconds": step_seconds, "peak_rss": peak_rss(), "rss_before": rss_before}))
@@ -121,7 +126,7 @@ def run_child(args: argparse.Namespace, toolkit: str, precision: str, pairs: Pat
     steps, warmup = (args.steps, args.warmup) if precision == "fp32" else (args.bf16_steps, 0)
     command = [sys.executable, __file__, "--child", toolkit, "--model", args.model, "--pairs", str(pairs),
                "--output", str(scratch / label), "--steps", str(steps + warmup), "--precision", precision,
-               "--chunk", str(args.chunk)]
+               "--chunk", str(args.chunk), "--chunk-tokens", str(args.chunk_tokens)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{label} failed:\n{result.stderr[-3000:]}")
@@ -141,8 +146,10 @@ def main() -> None:
     parser.add_argument("--bf16-steps", type=int, default=1,
                         help="timed bf16 steps per toolkit, one round, no warm-up (a step takes minutes); 0 skips bf16 "
                              "(default: %(default)s)")
-    parser.add_argument("--chunk", type=int, default=16,
+    parser.add_argument("--chunk", type=int, default=64,
                         help="mlsimcse forward_chunk_size; 0 turns it off (default: %(default)s)")
+    parser.add_argument("--chunk-tokens", type=int, default=1024,
+                        help="mlsimcse forward_chunk_tokens; 0 turns it off (default: %(default)s)")
     parser.add_argument("--child", choices=["mlsimcse", "sentence-transformers"], help=argparse.SUPPRESS)
     parser.add_argument("--pairs", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
@@ -160,7 +167,8 @@ def main() -> None:
     started = time.perf_counter()
     print(f"model {args.model}; batch {BATCH_PAIRS} pairs, max {MAX_TOKENS} tokens, {args.steps} timed steps after "
           f"{args.warmup} warm-up per run, {args.rounds} rounds; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; mlsimcse forward_chunk_size {args.chunk or 'off'}")
+          f"{torch.get_num_threads()} threads; mlsimcse chunks of {args.chunk or 'any'} texts, "
+          f"{args.chunk_tokens or 'any'} tokens")
     for dtype in (torch.float32, torch.bfloat16):
         print(f"{dtype} matmul (1024 x 1024): {matmul_peak(dtype, size=1024, repeats=3) / 1e9:.1f} GFLOP/s")
     results: dict[tuple[str, str], list[dict]] = {}

@@ -63,6 +63,7 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1  # averages gradients of several batches; adds no negatives
     mini_batch_size: int | None = None  # GradCache chunk size: large batches in small memory
     forward_chunk_size: int | None = None  # run length-sorted chunks of this many texts: less padding, same math
+    forward_chunk_tokens: int | None = None  # ... and of at most this many padded tokens (short texts: bigger chunks)
     mixed_precision: str = "no"  # no | bf16 | fp16
     seed: int = 42
     eval_task: str | None = "stsb-dev:en"
@@ -85,6 +86,9 @@ class TrainConfig:
                      "gradient_accumulation_steps", "max_nonfinite_steps"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("forward_chunk_size", "forward_chunk_tokens"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise InputError(f"{name} must be at least 1 (or null for no chunking), not {getattr(self, name)}")
         if self.mini_batch_size is not None and not 1 <= self.mini_batch_size <= self.batch_size:
             raise InputError(f"mini_batch_size must be between 1 and batch_size ({self.batch_size})")
         if self.data is None:

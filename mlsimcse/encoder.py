@@ -128,33 +128,38 @@ class SentenceEncoder(nn.Module):
                               max_length=max_length or self.settings.max_length, return_tensors="pt")
 
     def forward(self, features: dict[str, torch.Tensor], *, use_mlp: bool | None = None,
-                chunk_size: int | None = None) -> torch.Tensor:
+                chunk_size: int | None = None, chunk_tokens: int | None = None) -> torch.Tensor:
         """Sentence vectors for a tokenised batch; the MLP applies in training, and at inference if kept.
 
-        With ``chunk_size``, rows are sorted by length and run through the backbone ``chunk_size`` at a time,
-        each chunk cut to its own longest row: the same vectors for much less padding when lengths vary
-        (a training batch of short and long sentences pads everything to the longest otherwise). It happens
-        inside one ``forward`` call so distributed wrappers see a single forward per step.
+        With ``chunk_size`` and/or ``chunk_tokens``, rows are sorted by length and run through the backbone in
+        chunks of at most ``chunk_size`` rows and ``chunk_tokens`` padded tokens, each chunk cut to its own
+        longest row: the same vectors for much less padding when lengths vary (a training batch of short and
+        long sentences pads everything to the longest otherwise), and a token budget lets short rows run in
+        bigger, faster matrix products than long ones. It happens inside one ``forward`` call so distributed
+        wrappers see a single forward per step.
         """
         inputs = {k: v for k, v in features.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
         mask = inputs["attention_mask"]
-        if chunk_size is None or chunk_size >= mask.size(0):
+        rows, width = mask.shape
+        if (chunk_size or rows) >= rows and (chunk_tokens or rows * width) >= rows * width:
             pooled = pool_tokens(self.settings.pooling, self.backbone(**inputs).last_hidden_state, mask)
         else:
-            pooled = self._forward_length_chunks(inputs, chunk_size)
+            pooled = self._forward_length_chunks(inputs, chunk_size or rows, chunk_tokens)
         if use_mlp is None:
             use_mlp = self.training or self.settings.keep_mlp
         if self.mlp is not None and use_mlp:
             pooled = self.mlp(pooled)
         return pooled
 
-    def _forward_length_chunks(self, inputs: dict[str, torch.Tensor], chunk_size: int) -> torch.Tensor:
+    def _forward_length_chunks(self, inputs: dict[str, torch.Tensor], chunk_size: int,
+                               chunk_tokens: int | None) -> torch.Tensor:
         lengths = inputs["attention_mask"].sum(dim=1)
         order = torch.argsort(lengths, descending=True, stable=True)
+        sorted_lengths = lengths[order].tolist()
         parts = []
-        for rows in order.split(chunk_size):
-            width = int(lengths[rows].max())
-            chunk = {k: v[rows, :width] for k, v in inputs.items()}
+        for start, stop in _length_batches(sorted_lengths, chunk_size, chunk_tokens):
+            rows = order[start:stop]
+            chunk = {k: v[rows, :sorted_lengths[start]] for k, v in inputs.items()}
             states = self.backbone(**chunk).last_hidden_state
             parts.append(pool_tokens(self.settings.pooling, states, chunk["attention_mask"]))
         pooled = torch.cat(parts)

@@ -126,16 +126,34 @@ def test_bad_input_errors_name_the_problem(tiny_bert, tmp_path):
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
-def test_length_chunked_forward_gives_the_same_vectors_and_gradients(tiny_bert, pooling):
+@pytest.mark.parametrize("chunking", [{"chunk_size": 3}, {"chunk_tokens": 20}, {"chunk_size": 4, "chunk_tokens": 30}])
+def test_length_chunked_forward_gives_the_same_vectors_and_gradients(tiny_bert, pooling, chunking):
     encoder = SentenceEncoder.from_pretrained(tiny_bert, pooling=pooling).eval()
     features = encoder.tokenize(SENTENCES * 2)
     whole = encoder(features)
-    chunked = encoder(features, chunk_size=3)
+    chunked = encoder(features, **chunking)
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
     weight = encoder.backbone.embeddings.word_embeddings.weight
     (grad_whole,) = torch.autograd.grad(whole.square().sum(), weight)
-    (grad_chunked,) = torch.autograd.grad(encoder(features, chunk_size=3).square().sum(), weight)
+    (grad_chunked,) = torch.autograd.grad(encoder(features, **chunking).square().sum(), weight)
     torch.testing.assert_close(grad_chunked, grad_whole, atol=1e-5, rtol=1e-4)
+
+
+def test_token_budget_puts_more_short_rows_in_a_chunk(tiny_bert):
+    encoder = SentenceEncoder.from_pretrained(tiny_bert).eval()
+    texts = ["a b c d e f g h i j k l m n o p"] * 3 + ["a b"] * 9
+    features = encoder.tokenize(texts)
+    shapes = []
+    hook = encoder.backbone.register_forward_hook(lambda module, args, kwargs, out: shapes.append(
+        tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    try:
+        encoder(features, chunk_tokens=40)
+    finally:
+        hook.remove()
+    long_width, short_width = len(features["input_ids"][0]), int(features["attention_mask"][-1].sum())
+    # the third long row opens the second chunk and takes one short row along; the rest run eight at a time
+    assert shapes == [(2, long_width), (2, long_width), (8, short_width)]
+    assert all(rows * width <= 40 for rows, width in shapes)
 
 
 def test_max_length_never_exceeds_the_position_table(tiny_bert):

@@ -124,3 +124,9 @@ def test_config_errors_name_the_key(tmp_path, tiny_bert):
 def test_unknown_distillation_term_is_a_config_error(tmp_path, tiny_bert):
     with pytest.raises(InputError, match="distill_mode"):
         _config(tmp_path, tiny_bert, "bad", **{"loss.distill_mode": "contrastive+cosine"}).validate()
+
+
+@pytest.mark.parametrize("key", ["forward_chunk_size", "forward_chunk_tokens"])
+def test_chunking_below_one_is_a_config_error(tmp_path, tiny_bert, key):
+    with pytest.raises(InputError, match=f"{key} must be at least 1"):
+        _config(tmp_path, tiny_bert, "bad", **{key: 0}).validate()

@@ -25,6 +25,7 @@ from mlsimcse.data import MixtureBatchSampler
 from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.errors import InputError
 from mlsimcse.records import Example
+from mlsimcse.training.allocator import keep_freed_memory
 from mlsimcse.training.checkpoints import discard_staging, load_latest, publish, staging_dir
 from mlsimcse.training.gradcache import cached_step_loss
 from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
@@ -69,7 +70,10 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     losses = ObjectiveLosses(config.loss)
     sampler = MixtureBatchSampler(config.data, batch_size=config.batch_size * world, seed=config.seed)
     teacher = _teacher(config, encoder, sampler, accelerator.device)
-    optimizer = torch.optim.AdamW(_param_groups(encoder, config.weight_decay), lr=config.learning_rate)
+    if accelerator.device.type == "cpu":
+        keep_freed_memory()
+    optimizer = torch.optim.AdamW(_param_groups(encoder, config.weight_decay), lr=config.learning_rate,
+                                  fused=accelerator.device.type in ("cpu", "cuda") or None)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
     model, optimizer = accelerator.prepare(encoder, optimizer)
     compute_loss = cached_step_loss if config.mini_batch_size else _step_loss
@@ -158,7 +162,8 @@ def _step_loss(model, encoder: SentenceEncoder, losses: ObjectiveLosses, teacher
     flat = [text for column in columns for text in column]
     features = {k: v.to(accelerator.device) for k, v in encoder.tokenize(flat, config.model.max_length).items()}
     with accelerator.autocast():
-        embeddings = model(features, chunk_size=config.forward_chunk_size).float().split(len(batch))
+        embeddings = model(features, chunk_size=config.forward_chunk_size,
+                           chunk_tokens=config.forward_chunk_tokens).float().split(len(batch))
     teacher_embeddings = teacher(columns[0]) if objective == "distill" else None
     loss = losses(objective, list(embeddings), batch_groups(batch), teacher_embeddings)
     return loss, lambda: accelerator.backward(loss)
@@ -228,7 +233,7 @@ def _teacher(config: TrainConfig, encoder: SentenceEncoder, sampler, device) -> 
     teacher = SentenceEncoder.from_pretrained(source, encoder.pooling if source == config.model.name_or_path
                                               else None)
     chunk_size = config.mini_batch_size or config.forward_chunk_size
-    return FrozenTeacher(teacher.to(device), config.model.max_length, chunk_size)
+    return FrozenTeacher(teacher.to(device), config.model.max_length, chunk_size, config.forward_chunk_tokens)
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

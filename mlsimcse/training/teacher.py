@@ -25,14 +25,16 @@ class FrozenTeacher:
         encoder: the teacher; it is frozen and put in eval mode here.
         max_length: truncation for the teacher's inputs (the training limit, as for the student).
         chunk_size: forward at most this many texts at a time (``forward_chunk_size``), or all at once.
+        chunk_tokens: ... and at most this many padded tokens (``forward_chunk_tokens``).
         cache_bytes: memory for remembered vectors; 0 turns remembering off.
     """
 
     def __init__(self, encoder: SentenceEncoder, max_length: int | None, chunk_size: int | None = None,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES):
+                 chunk_tokens: int | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES):
         self.encoder = encoder.requires_grad_(False).eval()
         self.max_length = max_length
         self.chunk_size = chunk_size
+        self.chunk_tokens = chunk_tokens
         self.capacity = cache_bytes // (4 * encoder.embedding_dim)
         self.requested = 0
         self.computed = 0
@@ -57,7 +59,7 @@ class FrozenTeacher:
     def _forward(self, texts: list[str]) -> torch.Tensor:
         with torch.no_grad():
             features = {k: v.to(self.encoder.device) for k, v in self.encoder.tokenize(texts, self.max_length).items()}
-            return self.encoder(features, chunk_size=self.chunk_size).float()
+            return self.encoder(features, chunk_size=self.chunk_size, chunk_tokens=self.chunk_tokens).float()
 
     def _remember(self, text: str, vector: torch.Tensor) -> None:
         if self.capacity <= 0:
