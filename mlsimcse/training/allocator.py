@@ -4,8 +4,8 @@ glibc hands every block above its mmap threshold (dynamic, at most 32 MiB) strai
 freed, and trims the heap top as soon as enough is free. A training step frees and reallocates the same large
 buffers every time — the gradient of a 30k x 384 word-embedding table alone is 47 MiB — so each step the kernel
 maps and zeroes the same pages again: about 100,000 page faults per step for MiniLM at batch 64 (measured with
-``getrusage``), 1,500-3,000 with the thresholds raised; at a microsecond or two each, that is a few percent of
-a 2.5-second CPU step, spent in the kernel. PyTorch's CPU allocator has no cache of its own, which is why its
+``getrusage``), 1,500-3,000 with the thresholds raised; at an estimated microsecond or two each, a few percent
+of a 2.5-second CPU step goes to the kernel (not timed apart from the other changes). PyTorch's CPU allocator has no cache of its own, which is why its
 performance guides suggest jemalloc or tcmalloc; raising glibc's two thresholds gets the same effect without
 preloading a library. The cost is that the process keeps its peak memory until it exits.
 """
