@@ -20,7 +20,7 @@ def _faults_to_fill_64_mib() -> int:
 def test_a_freed_large_buffer_is_reused_without_page_faults():
     assert keep_freed_memory()
     assert keep_freed_memory()  # idempotent
-    for _ in range(3):  # the heap grows to fit (glibc may serve the first requests by mmap while it cannot)
-        _faults_to_fill_64_mib()
-    # without the setting every fill faults in all 16,384 pages again: the block went back to the kernel
-    assert max(_faults_to_fill_64_mib() for _ in range(3)) < 1000
+    # The heap grows to fit over the first fills (and again if something else took the space), so not every
+    # fill is free; without the setting none is: every fill faults in all 16,384 pages, the block having gone
+    # back to the kernel.
+    assert min(_faults_to_fill_64_mib() for _ in range(6)) < 1000
