@@ -139,17 +139,19 @@ def main() -> None:
 
 
 def bf16_quality(encoder, requested: list[str]) -> str:
-    """Score ``requested`` tasks with fp32 and with bf16 encoding; print both and the largest difference."""
+    """Score ``requested`` tasks with fp32 and with bf16 encoding; print both, with the named averages they complete,
+    and return the largest difference for the final line."""
     from mlsimcse.evaluation import EmbeddingCache, load_tasks, resolve_tasks, score_loaded
+    from mlsimcse.evaluation.aggregates import aggregate_results
 
     loaded = load_tasks(resolve_tasks(requested if len(requested) > 1 else requested[0]), show_progress_bar=False)
     scores = {}
     for precision, dtype in (("fp32", "float32"), ("bf16", "bfloat16")):
         began = time.perf_counter()
-        cache = EmbeddingCache(encoder, batch_size=64, show_progress_bar=False, encode_kwargs={"dtype": dtype})
-        scores[precision] = {result.task: result.main_score for result in score_loaded(loaded, cache,
-                                                                                      show_progress_bar=False)}
-        print(f"  quality {precision}: {time.perf_counter() - began:.0f} s")
+        cache = EmbeddingCache(encoder, batch_size=64, show_progress_bar=True, encode_kwargs={"dtype": dtype})
+        results = score_loaded(loaded, cache, show_progress_bar=False)
+        scores[precision] = {result.task: result.main_score for result in [*results, *aggregate_results(results)]}
+        print(f"  quality {precision}: {time.perf_counter() - began:.0f} s", flush=True)
     print("\n| task | fp32 | bf16 | difference |\n|---|---:|---:|---:|")
     for task, value in scores["fp32"].items():
         print(f"| {task} | {value:.2f} | {scores['bf16'][task]:.2f} | {scores['bf16'][task] - value:+.2f} |")

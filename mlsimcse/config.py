@@ -65,6 +65,7 @@ class TrainConfig:
     forward_chunk_size: int | None = None  # run length-sorted chunks of this many texts: less padding, same math
     forward_chunk_tokens: int | None = None  # ... and of at most this many padded tokens (short texts: bigger chunks)
     mixed_precision: str = "no"  # no | bf16 | fp16
+    cpu_dropout: bool = True  # on CPU, dropout masks 16 bits a draw (training/cpu_dropout.py); false: torch's own
     seed: int = 42
     eval_task: str | None = "stsb-dev:en"
     eval_every: int = 250

@@ -173,6 +173,17 @@ def test_language_restriction_and_include_compose(root, tmp_path):
     assert [s.languages for s in kept.sources] == [["en", "de"]]
 
 
+def test_recipe_digest_covers_its_included_recipes(tmp_path):
+    base = write_recipe(tmp_path, PARALLEL, "base.yaml")
+    top = write_recipe(tmp_path, "name: de\ninclude: [base.yaml]\nlanguages: [de]\n", "de.yaml")
+    recipe = load_recipe(top)
+    assert recipe.files == (top, base)
+    before = recipe.sha256()
+    write_recipe(tmp_path, PARALLEL.replace("sts-pairs", "sts-pairs-renamed"), "base.yaml")
+    assert load_recipe(top).sha256() != before, "editing an included recipe must change the digest"
+    assert load_recipe(top).files == (top, base)
+
+
 @pytest.mark.parametrize(
     "content, message",
     [

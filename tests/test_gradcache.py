@@ -34,6 +34,7 @@ from process_support import free_port
 B = 16
 MINI = B // 8
 SEED = 11
+TOKENS_PER_ROW = 4  # a forward_chunk_tokens budget below any two rows' padded length: one row per forward chunk
 WORLD = 2
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
                                                                   reason="needs a CUDA GPU"))]
@@ -60,8 +61,8 @@ def _batch(objective: str, size: int = B) -> list[Example]:
     return [_example(objective, i) for i in range(size)]
 
 
-def _config() -> TrainConfig:
-    return TrainConfig(batch_size=B, mini_batch_size=MINI,
+def _config(chunk_tokens: int | None = None) -> TrainConfig:
+    return TrainConfig(batch_size=B, mini_batch_size=MINI, forward_chunk_tokens=chunk_tokens,
                        data=MixtureConfig(sources=[SourceSpec(path="unused.jsonl")]))
 
 
@@ -108,23 +109,29 @@ def _rng_states() -> list[torch.Tensor]:
     return [torch.get_rng_state()] + ([torch.cuda.get_rng_state()] if torch.cuda.is_available() else [])
 
 
-def _cached(encoder, batch, accelerator, seed=SEED):
+def _cached(encoder, batch, accelerator, seed=SEED, chunk_tokens=None):
     torch.manual_seed(seed)  # seeds CUDA's generators too
     encoder.to(accelerator.device)
-    loss, backward = gradcache.cached_step_loss(encoder, encoder, _losses(), None, batch, _config(), accelerator)
+    loss, backward = gradcache.cached_step_loss(encoder, encoder, _losses(), None, batch, _config(chunk_tokens),
+                                                accelerator)
     backward()
     return loss, _grads(encoder)
 
 
-def _chunked_reference(encoder, batch, accelerator, seed=SEED):
+def _chunked_reference(encoder, batch, accelerator, seed=SEED, chunk_tokens=None):
     """Plain loss over the whole batch and one backward through it; forwards chunked as GradCache's are."""
     torch.manual_seed(seed)
     encoder.to(accelerator.device)
     objective = batch[0].objective
     embeddings = []
+
+    def embed(texts):
+        features = {k: v.to(accelerator.device) for k, v in encoder.tokenize(texts).items()}
+        return encoder(features, chunk_tokens=chunk_tokens).float()
+
     for column in text_columns(objective, batch):
         with accelerator.autocast():
-            parts = [encoder.embed_texts(column[i:i + MINI]).float() for i in range(0, len(column), MINI)]
+            parts = [embed(column[i:i + MINI]) for i in range(0, len(column), MINI)]
         embeddings.append(torch.cat(parts))
     loss = _losses()(objective, embeddings, batch_groups(batch).to(accelerator.device))
     loss.backward()
@@ -140,24 +147,29 @@ def _assert_same(got, want):
         torch.testing.assert_close(got_grads[name], want_grads[name], msg=lambda m, name=name: f"{name}: {m}")
 
 
-@pytest.mark.parametrize("objective", ["sup", "parallel"])
-def test_equals_the_trainers_plain_step_without_dropout(random_encoder, objective):
+@pytest.mark.parametrize("objective,chunk_tokens", [("sup", None), ("parallel", None), ("parallel", TOKENS_PER_ROW)])
+def test_equals_the_trainers_plain_step_without_dropout(random_encoder, objective, chunk_tokens):
     accelerator = _accelerator()
     batch = _batch(objective)
     plain = _encoder(random_encoder, dropout=False)
     loss, backward = loop._step_loss(plain, plain, _losses(), None, batch, _config(), accelerator)
     backward()
-    _assert_same(_cached(_encoder(random_encoder, dropout=False), batch, accelerator), (loss.detach(), _grads(plain)))
+    got = _cached(_encoder(random_encoder, dropout=False), batch, accelerator, chunk_tokens=chunk_tokens)
+    _assert_same(got, (loss.detach(), _grads(plain)))
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("objective", ["unsup", "sup", "parallel"])
-def test_equals_the_full_batch_loss_with_dropout_replayed(random_encoder, objective, device):
+@pytest.mark.parametrize("objective,chunk_tokens", [("unsup", None), ("sup", None), ("parallel", None),
+                                                    ("parallel", TOKENS_PER_ROW)])
+def test_equals_the_full_batch_loss_with_dropout_replayed(random_encoder, objective, chunk_tokens, device):
+    """With a token budget, each mini-batch also runs row by row, replayed the same way."""
     accelerator = _accelerator(device)
     batch = _batch(objective)
-    reference = _chunked_reference(_encoder(random_encoder, dropout=True), batch, accelerator)
+    reference = _chunked_reference(_encoder(random_encoder, dropout=True), batch, accelerator,
+                                   chunk_tokens=chunk_tokens)
     rng_after_reference = _rng_states()
-    _assert_same(_cached(_encoder(random_encoder, dropout=True), batch, accelerator), reference)
+    _assert_same(_cached(_encoder(random_encoder, dropout=True), batch, accelerator, chunk_tokens=chunk_tokens),
+                 reference)
     # The replay leaves the generators where one forward pass would have, so the next step's dropout is unchanged.
     assert all(torch.equal(now, then) for now, then in zip(_rng_states(), rng_after_reference))
 

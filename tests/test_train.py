@@ -59,6 +59,22 @@ def test_run_writes_model_metrics_config_and_checkpoints(tmp_path, tiny_bert):
     assert any(not torch.equal(trained[k], start[k]) for k in trained if k in start)
 
 
+def test_cpu_dropout_setting_picks_the_dropout_masks_and_both_train(tmp_path, tiny_bert, monkeypatch):
+    """cpu_dropout (on by default) swaps the student's dropout in; false keeps torch's, so the draws differ."""
+    swapped = []
+    original = loop.use_cpu_dropout
+    monkeypatch.setattr(loop, "use_cpu_dropout", lambda backbone: swapped.append(backbone) or original(backbone))
+    losses = {}
+    for setting in ("true", "false"):
+        run = loop.train(_config(tmp_path, tiny_bert, f"run-{setting}", cpu_dropout=setting)).parent
+        losses[setting] = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert all(loss > 0 and loss == loss for loss in losses[setting])
+    assert len(swapped) == 1, "only the run with cpu_dropout: true swaps its dropout"
+    assert losses["true"] != losses["false"]
+    saved = json.loads((tmp_path / "run-true" / "model" / "config.json").read_text())
+    assert "mlsimcse" not in json.dumps(saved), "the exported config names no mlsimcse-only attention"
+
+
 def test_training_truncates_at_max_length_but_the_model_keeps_its_inference_length(tmp_path, tiny_bert, monkeypatch):
     from mlsimcse.encoder import SentenceEncoder
 

@@ -6,7 +6,6 @@ recipe yields the same examples whether it is built first or consumed directly.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -96,7 +95,7 @@ def recipe_manifest(run: RecipeRun, reports: list[SourceReport]) -> dict[str, An
     recipe, eval_sentences = run.recipe, run.eval_sentences
     return {
         "recipe": recipe_as_dict(recipe),
-        "recipe_sha256": None if recipe.path is None else hashlib.sha256(recipe.path.read_bytes()).hexdigest(),
+        "recipe_sha256": recipe.sha256(),
         "form": run.form,
         "data_root": str(run.data_root),
         "examples": sum(by_objective.values()),

@@ -10,6 +10,7 @@ change the training data.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,16 @@ class Recipe:
     seed: int = 0
     decontaminate: bool = True
     path: Path | None = None
+    files: tuple[Path, ...] = ()  # every YAML read to build it, this one first: a fingerprint must cover includes
+
+    def sha256(self) -> str | None:
+        """One digest of every file the recipe was read from, so editing an included recipe changes it too."""
+        if not self.files:
+            return None
+        digest = hashlib.sha256()
+        for file in self.files:
+            digest.update(hashlib.sha256(file.read_bytes()).digest())
+        return digest.hexdigest()
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -121,8 +132,11 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Recipe:
     raw = _read_yaml(path)
     _reject_unknown(raw, {"name", "description", "include", "sources", "languages", "seed", "decontaminate"}, path)
     sources: list[SourceRecipe] = []
+    files = [path]
     for included in _as_list(raw.get("include"), "include", path):
-        sources.extend(_load(path.parent / included, seen + (resolved,)).sources)
+        inner = _load(path.parent / included, seen + (resolved,))
+        sources.extend(inner.sources)
+        files.extend(inner.files)
     for index, entry in enumerate(_as_list(raw.get("sources"), "sources", path)):
         sources.append(_source_from_dict(entry, f"sources[{index}]", path))
     if "languages" in raw:
@@ -141,6 +155,7 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Recipe:
         seed=int(raw.get("seed", 0)),
         decontaminate=bool(raw.get("decontaminate", True)),
         path=path,
+        files=tuple(files),
     )
 
 
@@ -286,4 +301,5 @@ def recipe_as_dict(recipe: Recipe) -> dict[str, Any]:
     """The resolved recipe as plain data, for the manifest."""
     data = asdict(recipe)
     data["path"] = None if recipe.path is None else str(recipe.path)
+    data["files"] = [str(file) for file in recipe.files]
     return data

@@ -70,6 +70,12 @@ def cached_step_loss(model: torch.nn.Module, encoder: SentenceEncoder, losses: O
     objective = batch[0].objective
     columns = text_columns(objective, batch)
     size = config.mini_batch_size
+
+    def embed(features: dict[str, torch.Tensor]) -> torch.Tensor:
+        # Within a mini-batch, rows still run length-sorted under the token budget: less padding, same vectors.
+        with accelerator.autocast():
+            return model(features, chunk_tokens=config.forward_chunk_tokens).float()
+
     chunks = []
     with torch.no_grad():
         for index, column in enumerate(columns):
@@ -77,9 +83,7 @@ def cached_step_loss(model: torch.nn.Module, encoder: SentenceEncoder, losses: O
                 tokens = encoder.tokenize(texts, config.model.max_length)
                 features = {k: v.to(accelerator.device) for k, v in tokens.items()}
                 rng = RngSnapshot.take(accelerator.device)
-                with accelerator.autocast():
-                    embeddings = model(features).float()
-                chunks.append(_Chunk(index, features, rng, embeddings))
+                chunks.append(_Chunk(index, features, rng, embed(features)))
         teacher_embeddings = teacher(columns[0]) if objective == "distill" else None
 
     cached = [torch.cat([c.embeddings for c in chunks if c.column == i]).requires_grad_() for i in range(len(columns))]
@@ -93,9 +97,7 @@ def cached_step_loss(model: torch.nn.Module, encoder: SentenceEncoder, losses: O
             last = position == len(chunks) - 1
             with contextlib.nullcontext() if last else accelerator.no_sync(model):
                 chunk.rng.restore()
-                with accelerator.autocast():
-                    embeddings = model(chunk.features).float()
-                accelerator.backward((embeddings * gradient).sum())
+                accelerator.backward((embed(chunk.features) * gradient).sum())
 
     return loss.detach(), backward
 

@@ -27,6 +27,7 @@ from mlsimcse.errors import InputError
 from mlsimcse.records import Example
 from mlsimcse.training.allocator import keep_freed_memory
 from mlsimcse.training.checkpoints import discard_staging, load_latest, publish, staging_dir
+from mlsimcse.training.cpu_dropout import use_cpu_dropout
 from mlsimcse.training.gradcache import cached_step_loss
 from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
 from mlsimcse.training.teacher import FrozenTeacher
@@ -72,6 +73,9 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     teacher = _teacher(config, encoder, sampler, accelerator.device)
     if accelerator.device.type == "cpu":
         keep_freed_memory()
+        if config.cpu_dropout:
+            changed = use_cpu_dropout(encoder.backbone)
+            accelerator.print(f"CPU dropout masks for {' and '.join(changed) or 'no layers'} (cpu_dropout: true)")
     optimizer = torch.optim.AdamW(_param_groups(encoder, config.weight_decay), lr=config.learning_rate,
                                   fused=accelerator.device.type in ("cpu", "cuda") or None)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)

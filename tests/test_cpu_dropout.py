@@ -1,0 +1,95 @@
+"""CPU dropout masks: the Bernoulli rate and scale of nn.Dropout, seeded, and a model unchanged outside training."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from mlsimcse.encoder import SentenceEncoder
+from mlsimcse.training import cpu_dropout
+from mlsimcse.training.cpu_dropout import ATTENTION_NAME, CpuDropout, keep_mask, use_cpu_dropout
+
+SENTENCES = ["A man is playing a guitar.", "Ein Mann spielt auf der Straße laut Gitarre.", "Un chat dort."]
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_masks_keep_each_unit_with_probability_one_minus_p_and_scale_by_its_inverse(p):
+    torch.manual_seed(0)
+    count = 1_000_000
+    mask = keep_mask(torch.Size([count]), p, torch.float32)
+    kept = mask > 0
+    torch.testing.assert_close(mask[kept], torch.full_like(mask[kept], 1 / (1 - p)))
+    tolerance = 5 * math.sqrt(p * (1 - p) / count)  # five standard deviations of the kept fraction
+    assert abs(kept.float().mean().item() - (1 - p)) < tolerance
+    # Each of the four 16-bit draws cut from a 64-bit word is uniform: a biased lane would show here.
+    for lane in kept.view(-1, 4).float().mean(dim=0).tolist():
+        assert abs(lane - (1 - p)) < 2 * tolerance
+
+
+def test_masks_come_from_the_seeded_generator():
+    torch.manual_seed(7)
+    first = keep_mask(torch.Size([4, 33]), 0.1, torch.float32)
+    again = keep_mask(torch.Size([4, 33]), 0.1, torch.float32)
+    torch.manual_seed(7)
+    assert torch.equal(keep_mask(torch.Size([4, 33]), 0.1, torch.float32), first)
+    assert not torch.equal(first, again)
+
+
+def test_dropout_layer_matches_nn_dropout_at_the_edges_and_passes_the_mask_to_the_gradient():
+    x = torch.randn(64, 16, requires_grad=True)
+    layer = CpuDropout(0.25)
+    assert layer.eval()(x) is x, "evaluation leaves the input alone"
+    assert CpuDropout(0.0).train()(x) is x
+    assert torch.equal(CpuDropout(1.0).train()(x), torch.zeros_like(x))
+    out = layer.train()(x)
+    out.sum().backward()
+    assert set(torch.unique(x.grad).tolist()) <= {0.0, torch.tensor(1 / 0.75).item()}
+    torch.testing.assert_close(out, x.detach() * x.grad)
+
+
+def test_the_attention_function_is_sdpa_when_no_dropout_applies():
+    torch.manual_seed(0)
+    query, key, value = (torch.randn(2, 4, 9, 8) for _ in range(3))
+    mask = torch.ones(2, 1, 9, 9, dtype=torch.bool)
+    mask[1, :, :, 6:] = False  # the second text has three padding tokens
+    module = nn.Module()
+    module.is_causal = False
+    reference, _ = cpu_dropout.sdpa_attention_forward(module, query, key, value, mask, scaling=0.3, dropout=0.0)
+    # The dropout path with a mask of ones is the same attention written out.
+    ones = torch.ones(2, 4, 9, 9)
+    original = cpu_dropout.keep_mask
+    try:
+        cpu_dropout.keep_mask = lambda shape, p, dtype: ones
+        written_out, _ = cpu_dropout.attention_with_cpu_dropout(module, query, key, value, mask, scaling=0.3,
+                                                                dropout=0.1)
+    finally:
+        cpu_dropout.keep_mask = original
+    torch.testing.assert_close(written_out, reference)
+
+
+def test_an_encoder_keeps_its_outputs_in_evaluation_and_drops_out_in_training(random_encoder, tmp_path):
+    encoder = copy.deepcopy(random_encoder).eval()
+    features = encoder.tokenize(SENTENCES)
+    with torch.no_grad():
+        before = encoder(features)
+    changed = use_cpu_dropout(encoder.backbone)
+    assert changed[-1] == "attention dropout" and encoder.backbone.config._attn_implementation == ATTENTION_NAME
+    assert not any(type(module) is nn.Dropout for module in encoder.modules())
+    assert all(not module.training for module in encoder.modules()), "swapped layers keep the model's mode"
+    with torch.no_grad():
+        torch.testing.assert_close(encoder(features), before, rtol=0, atol=1e-6)
+        encoder.train()
+        torch.manual_seed(3)
+        dropped = encoder(features)
+        torch.manual_seed(3)
+        assert torch.equal(encoder(features), dropped)
+    assert not torch.allclose(dropped, before, atol=1e-3)
+    encoder.eval().save_pretrained(tmp_path / "saved")
+    reloaded = SentenceEncoder.from_pretrained(tmp_path / "saved").eval()
+    assert reloaded.backbone.config._attn_implementation != ATTENTION_NAME, "the saved config stays portable"
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(reloaded.tokenize(SENTENCES)), before, rtol=0, atol=1e-6)
