@@ -1,10 +1,10 @@
 """Dropout masks drawn sixteen bits at a time, for training on CPU.
 
 Dropout is SimCSE's augmentation, so every step draws a fresh mask for every hidden state and attention map:
-about 15 million Bernoulli draws a step for MiniLM at batch 64 pairs and 64 tokens. PyTorch's CPU dropout draws
-each one as a separate random number (``bernoulli_``), then scales and multiplies in two more passes; with SDPA
-attention the attention maps also go through that path. Measured in one process on this project's 2-core machine,
-this module's masks made a training step 7 % faster (3.43 → 3.18 s; benchmarks/README.md).
+about 25 million Bernoulli draws a step for MiniLM at batch 64 pairs and 64 tokens. PyTorch's CPU dropout draws
+each one as a separate random number (``bernoulli_``), then scales and multiplies in two more passes, and SDPA
+attention sends its attention maps through the same path. The step-time gain is measured in benchmarks/README.md
+(training throughput).
 
 Each 64-bit word from torch's default generator is cut into four 16-bit draws, and a unit is kept when its draw
 falls below round((1 - p) · 65,536): the keep probability is exact to 1/65,536 and the mask is scaled by
