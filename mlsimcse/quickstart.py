@@ -20,11 +20,14 @@ QUICKSTART_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "quicks
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "quickstart", help="train a cross-lingual encoder on this machine and show before/after numbers",
-        description="Fine-tune the shared all-MiniLM-L6-v2 (or --base-model) into a cross-lingual encoder: "
-                    "English sentences paired with nine translations (STS-B train and Tatoeba Challenge, evaluation "
-                    "sentences removed), distilled from a frozen copy of the base model plus the pairs themselves "
-                    "(contrastive, similarity and translation terms; configs/quickstart.yaml), then evaluate base "
-                    "and trained model on the quick suite (multilingual STS-B, cross-lingual STS-B, STS17, Tatoeba-14). "
+        description="Fine-tune the shared all-MiniLM-L6-v2 (or --base-model) into a cross-lingual encoder on a mix "
+                    "the sampler draws batch by batch (configs/quickstart.yaml): English sentences paired with "
+                    "their translations (STS-B train in nine languages, Tatoeba Challenge in eleven), distilled "
+                    "from a frozen copy of the base model plus the pairs themselves (contrastive, similarity and "
+                    "translation terms); cross-lingual XNLI triplets (supervised SimCSE); and dropout sentences in "
+                    "ten languages (unsupervised SimCSE); evaluation sentences are removed from all of them. Then "
+                    "evaluate base and trained model on the quick suite (multilingual STS-B, cross-lingual STS-B, "
+                    "STS17, Tatoeba-14). "
                     "Runs offline on ../shared.")
     parser.add_argument("--output-dir", default="runs/quickstart",
                         help="new folder for the model, results and plot (default: %(default)s)")
