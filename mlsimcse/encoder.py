@@ -9,6 +9,7 @@ all load, so training output is used as-is.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from pathlib import Path
 from typing import Sequence
@@ -229,7 +230,19 @@ class SentenceEncoder(nn.Module):
         with atomic_path(folder, is_dir=True) as tmp:
             self.backbone.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
-            write_layout(tmp, self.settings, self.embedding_dim, self.mlp)
+            write_layout(tmp, self.settings, self.embedding_dim, self.mlp, _backbone_load_kwargs(self.backbone))
+
+
+def _backbone_load_kwargs(backbone: nn.Module) -> dict:
+    """What sentence-transformers must pass to ``AutoModel.from_pretrained`` to rebuild this backbone as saved.
+
+    The backbone is loaded without its task pooler, so the saved weights have none; told nothing, sentence-
+    transformers would build a pooler of random weights (unused by its pooling, but reported as missing).
+    """
+    takes_flag = "add_pooling_layer" in inspect.signature(type(backbone).__init__).parameters
+    if takes_flag and getattr(backbone, "pooler", None) is None:
+        return {"add_pooling_layer": False}
+    return {}
 
 
 def _load_backbone(name: str, source: str, trust_remote_code: bool, dtype: torch.dtype):

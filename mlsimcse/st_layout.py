@@ -85,8 +85,13 @@ def read_settings(folder: Path) -> tuple[EncoderSettings | None, str]:
     return settings, backbone
 
 
-def write_layout(folder: Path, settings: EncoderSettings, dim: int, mlp: torch.nn.Module | None) -> None:
-    """Write modules.json and the per-module configs beside an already saved backbone."""
+def write_layout(folder: Path, settings: EncoderSettings, dim: int, mlp: torch.nn.Module | None,
+                 backbone_kwargs: dict | None = None) -> None:
+    """Write modules.json and the per-module configs beside an already saved backbone.
+
+    ``backbone_kwargs`` go to sentence-transformers' ``AutoModel.from_pretrained`` (its ``model_args``, read by
+    every release from 2.x on), so it rebuilds the backbone exactly as saved.
+    """
     modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]
 
     def add(path: str, kind: str) -> Path:
@@ -114,7 +119,10 @@ def write_layout(folder: Path, settings: EncoderSettings, dim: int, mlp: torch.n
     if settings.normalize:
         add(f"{len(modules)}_Normalize", "Normalize")
     _dump(folder / "modules.json", modules)
-    _dump(folder / "sentence_bert_config.json", {"max_seq_length": settings.max_length, "do_lower_case": False})
+    st_config = {"max_seq_length": settings.max_length, "do_lower_case": False}
+    if backbone_kwargs:
+        st_config["model_args"] = backbone_kwargs
+    _dump(folder / "sentence_bert_config.json", st_config)
     _dump(folder / "config_sentence_transformers.json", {"similarity_fn_name": "cosine", "prompts": {},
                                                          "default_prompt_name": None})
     _dump(folder / MLSIMCSE_CONFIG, asdict(settings))

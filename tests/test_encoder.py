@@ -85,6 +85,7 @@ def test_save_reloads_here_in_sentence_transformers_and_automodel(tiny_bert, tmp
     st = SentenceTransformer(str(tmp_path / "saved"), device="cpu")
     st_vectors = st.encode(SENTENCES, convert_to_numpy=True)
     assert np.abs(st_vectors - expected).max() < 1e-5
+    assert st[0].auto_model.pooler is None  # rebuilt as saved: no pooler of random weights
 
     backbone = AutoModel.from_pretrained(tmp_path / "saved")
     assert backbone.config.hidden_size == 32
