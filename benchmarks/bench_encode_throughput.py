@@ -14,7 +14,8 @@ a layer's activations in cache, which on this machine is worth more than the lar
 
 Achieved FLOP/s counts only the work on real tokens (no padding) of the encoder's matmuls — per layer
 24·L·H² for the projections and feed-forward plus 4·L²·H for attention — and is set against the peak this
-script measures on large square matmuls in the same process, so the fraction is of this machine, now.
+script measures on a large square product in the same process and in the projections' layout (x @ W.T), so the
+fraction is of this machine, now.
 
     python benchmarks/bench_encode_throughput.py [--sentences 10000] [--bf16-sentences 20] [--quality-tasks sts17:en-en]
 """
