@@ -6,8 +6,8 @@ from a few tokens to the cap. The toolkits alternate within each precision. bf16
 offers: sentence-transformers casts the model (``model.bfloat16()``), mlsimcse autocasts (``dtype="bfloat16"``).
 On a CPU without native bf16 (no AVX-512-BF16/AMX) that path is emulated and several times slower, so bf16 runs on
 the first ``--bf16-sentences`` only, and ``--quality-tasks`` (off by default; ``quick``, the whole quick suite,
-took 41 minutes here, 31 of them in emulated bf16) scores tasks in bf16 against fp32, which must agree within 0.3
-points to count as keeping the numbers. On a GPU or a CPU with native bf16, raise both.
+took 34-41 minutes here, 29-31 of them in emulated bf16) scores tasks in bf16 against fp32, which must agree
+within 0.3 points to count as keeping the numbers. On a GPU or a CPU with native bf16, raise both.
 
 mlsimcse's ``encode`` sorts by token count and cuts batches at 1,024 padded tokens on CPU: batches that small keep
 a layer's activations in cache, which on this machine is worth more than the larger matmuls of big batches.
