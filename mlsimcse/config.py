@@ -3,20 +3,49 @@
 Every run is described by one :class:`TrainConfig`. It is written back, fully resolved, into the run's output
 folder, so a result can always be traced to the exact settings that produced it. Defaults follow the SimCSE
 paper (max length 32, temperature 0.05, learning rate 3e-5, [CLS] with an MLP in training).
+
+Every setting is checked against its type and range as the config is built (:mod:`mlsimcse.schema`), before a
+model or a data file is opened: a typo or a bad value fails in a second, naming the file and line or the
+override, not after the model has loaded or, for ``eval_task``, at the first evaluation hundreds of steps in.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mlsimcse.data import MixtureConfig
+from mlsimcse.data.mixture import MixtureConfig
 from mlsimcse.errors import InputError
+from mlsimcse.losses import distill_terms
+from mlsimcse.pooling import POOLINGS
+from mlsimcse.records import OBJECTIVES
+from mlsimcse.schema import FieldError, build, check_fields, setting
+from mlsimcse.yaml_marks import KeyPath, line_of, read_yaml_mapping
+
+MIXED_PRECISIONS = ("no", "bf16", "fp16")
+
+
+def check_eval_task(name: str) -> None:
+    """``eval_task`` must name one task the registry can build; building one reads no data."""
+    from mlsimcse.evaluation.registry import GROUPS, SUITES, build_task
+
+    if name in GROUPS or name in SUITES:
+        example = GROUPS[name][0] if name in GROUPS else "stsb-dev:en"
+        raise ValueError(f"{name!r} names several tasks; the trainer selects checkpoints on one, e.g. {example}")
+    build_task(name)
+
+
+def check_objective_weights(weights: dict[str, float]) -> None:
+    unknown = sorted(set(weights) - set(OBJECTIVES))
+    if unknown:
+        raise ValueError(f"unknown objective(s) {', '.join(unknown)}; objectives: {', '.join(OBJECTIVES)}")
+    negative = [name for name, weight in weights.items() if weight < 0]
+    if negative:
+        raise ValueError(f"weights must be at least 0, not {', '.join(f'{n}: {weights[n]}' for n in negative)}")
 
 
 @dataclass
@@ -24,26 +53,34 @@ class ModelConfig:
     """Which backbone to start from and how its token states become a sentence vector."""
 
     name_or_path: str = "xlm-roberta-base"
-    pooling: str = "cls_mlp"
+    pooling: str = setting("cls_mlp", choices=POOLINGS)
     keep_mlp: bool = False  # unsupervised SimCSE drops the MLP at test time; supervised SimCSE keeps it
-    max_length: int = 32  # training truncation (SimCSE's 32); inference keeps the saved length below
-    inference_max_length: int | None = None  # saved with the model for encode; None keeps the base model's
+    max_length: int = setting(32, ge=1)  # training truncation (SimCSE's 32); inference keeps the saved length below
+    inference_max_length: int | None = setting(None, ge=1)  # saved with the model for encode; None: the base's
     trust_remote_code: bool = False
+    freeze_embeddings: bool = False  # keep the token-embedding matrix fixed (most of XLM-R's weights; no AdamW state)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
 class LossConfig:
     """How each objective turns embeddings into a loss."""
 
-    temperature: float = 0.05
+    temperature: float = setting(0.05, gt=0)
     symmetric_parallel: bool = True  # translation pairs: source->target and target->source
     hard_negative_weight: float = 0.0
     margin: float = 0.0  # additive margin on the positive (LaBSE); 0.3 is LaBSE's value
     mask_false_negatives: bool = True
     gather_across_processes: bool = True
-    distill_mode: str = "mse"  # mse | contrastive | similarity | translation, or several joined by "+" (summed)
+    # mse | contrastive | similarity | translation, or several joined by "+" (summed)
+    distill_mode: str = setting("mse", check=distill_terms)
     distill_teacher: str | None = None  # default: a frozen copy of the starting model
-    objective_weights: dict[str, float] = field(default_factory=dict)
+    objective_weights: dict[str, float] = setting(factory=dict, check=check_objective_weights)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
@@ -51,85 +88,59 @@ class TrainConfig:
     """One training run. ``batch_size`` is per process; negatives per anchor = batch_size x processes."""
 
     output_dir: str = "runs/simcse"
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig = setting(factory=ModelConfig)
     data: MixtureConfig | None = None  # required: the sources to train on
-    loss: LossConfig = field(default_factory=LossConfig)
-    batch_size: int = 64
-    max_steps: int = 1000
-    learning_rate: float = 3e-5
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    max_grad_norm: float = 1.0
-    gradient_accumulation_steps: int = 1  # averages gradients of several batches; adds no negatives
-    mini_batch_size: int | None = None  # GradCache chunk size: large batches in small memory
-    forward_chunk_size: int | None = None  # run length-sorted chunks of this many texts: less padding, same math
-    forward_chunk_tokens: int | None = None  # ... and of at most this many padded tokens (short texts: bigger chunks)
-    mixed_precision: str = "no"  # no | bf16 | fp16
+    loss: LossConfig = setting(factory=LossConfig)
+    batch_size: int = setting(64, ge=1)
+    max_steps: int = setting(1000, ge=1)
+    learning_rate: float = setting(3e-5, gt=0)
+    weight_decay: float = setting(0.0, ge=0)
+    warmup_steps: int = setting(0, ge=0)
+    max_grad_norm: float = setting(1.0, gt=0)
+    gradient_accumulation_steps: int = setting(1, ge=1)  # averages gradients of several batches; adds no negatives
+    mini_batch_size: int | None = setting(None, ge=1)  # GradCache chunk size: large batches in small memory
+    forward_chunk_size: int | None = setting(None, ge=1)  # length-sorted chunks of this many texts: less padding
+    forward_chunk_tokens: int | None = setting(None, ge=1)  # ... of at most this many padded tokens
+    mixed_precision: str = setting("no", choices=MIXED_PRECISIONS)
     cpu_dropout: bool = True  # on CPU, dropout masks 16 bits a draw (training/cpu_dropout.py); false: torch's own
-    seed: int = 42
-    eval_task: str | None = "stsb-dev:en"
-    eval_every: int = 250
-    eval_batch_size: int = 128
-    save_every: int = 250
-    keep_last_checkpoints: int = 2
-    log_every: int = 10
-    max_nonfinite_steps: int = 5  # consecutive non-finite losses tolerated (skipped) before aborting
+    seed: int = setting(42, ge=0, le=2**32 - 1)  # numpy's seed range
+    eval_task: str | None = setting("stsb-dev:en", check=check_eval_task)
+    eval_every: int = setting(250, ge=1)
+    eval_batch_size: int = setting(128, ge=1)
+    save_every: int = setting(250, ge=1)
+    keep_last_checkpoints: int = setting(2, ge=1)
+    log_every: int = setting(10, ge=1)
+    max_nonfinite_steps: int = setting(5, ge=1)  # consecutive non-finite losses tolerated (skipped) before aborting
     cpu: bool = False
 
     def __post_init__(self) -> None:
         if self.mixed_precision is False:  # YAML reads a bare `no` as false
             self.mixed_precision = "no"
+        check_fields(self)
 
     def validate(self) -> None:
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise InputError(f"mixed_precision must be no, bf16 or fp16, not {self.mixed_precision!r}")
-        for name in ("batch_size", "max_steps", "eval_every", "save_every", "log_every",
-                     "gradient_accumulation_steps", "max_nonfinite_steps"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be at least 1, not {getattr(self, name)}")
-        for name in ("forward_chunk_size", "forward_chunk_tokens"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise InputError(f"{name} must be at least 1 (or null for no chunking), not {getattr(self, name)}")
-        if self.mini_batch_size is not None and not 1 <= self.mini_batch_size <= self.batch_size:
-            raise InputError(f"mini_batch_size must be between 1 and batch_size ({self.batch_size})")
+        """Check the whole config again (fields may have been set since it was built) and what spans fields."""
+        self.__post_init__()
+        if self.mini_batch_size is not None and self.mini_batch_size > self.batch_size:
+            raise FieldError(("mini_batch_size",), f"must be at most batch_size ({self.batch_size}), "
+                                                   f"got {self.mini_batch_size}")
         if self.data is None:
-            raise InputError("the config names no training data: add a data: section with sources")
-        from mlsimcse.losses import DistillationLoss  # checked here so a typo fails before any data is read
-
+            raise FieldError(("data",), "is missing: the config names no training data; add a data: section "
+                                        "with sources")
         try:
-            DistillationLoss(self.loss.distill_mode)
-        except ValueError as err:
-            raise InputError(f"loss.distill_mode: {err}") from None
+            self.data.check_files()
+        except FieldError as err:
+            raise err.under(("data",)) from None
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)
 
 
-def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
-    """Build dataclass ``cls`` from nested dicts, refusing unknown keys (a typo must not pass silently)."""
-    if hasattr(cls, "from_dict") and cls is not TrainConfig:
-        return cls.from_dict(values)
-    if not isinstance(values, dict):
-        raise InputError(f"{where} must be a mapping, got {type(values).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise InputError(f"unknown key(s) in {where}: {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
-    kwargs = {}
-    for name, value in values.items():
-        hint = _unwrap_optional(hints[name])
-        if dataclasses.is_dataclass(hint) and isinstance(hint, type) and value is not None:
-            kwargs[name] = from_dict(hint, value, f"{where}.{name}")
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
-
-
 def _anchor_source_paths(values: dict[str, Any], folder: Path) -> None:
     """Relative data paths in a config file are relative to that file, so configs work from any directory.
 
-    A model name starting with ``./`` or ``../`` is a relative folder too (Hub names never start with a dot).
+    A model name or a source's ``dataset`` starting with ``./`` or ``../`` is a relative folder too (Hub names
+    never start with a dot).
     """
     model = values.get("model")
     if isinstance(model, dict) and str(model.get("name_or_path", "")).startswith(("./", "../")):
@@ -142,42 +153,57 @@ def _anchor_source_paths(values: dict[str, Any], folder: Path) -> None:
         if isinstance(raw, str) and not Path(raw).expanduser().is_absolute():
             anchored = str(folder / raw)
             data["sources"][index] = {**entry, "path": anchored} if isinstance(entry, dict) else anchored
-
-
-def _unwrap_optional(hint: Any) -> Any:
-    """``X | None`` -> ``X``, so optional sections are still built from their mappings."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if len(args) == 1 and type(None) in typing.get_args(hint) else hint
+        dataset = entry.get("dataset") if isinstance(entry, dict) else None
+        if isinstance(dataset, str) and dataset.startswith(("./", "../")):
+            data["sources"][index] = {**entry, "dataset": str((folder / dataset).resolve())}
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
-    """Read a YAML config and apply ``dotted.key=value`` overrides (values parsed as YAML)."""
+    """Read a YAML config, apply ``dotted.key=value`` overrides (values parsed as YAML) and check every setting.
+
+    An error names the override that set the bad value, else the file and the line of the key.
+    """
     values: dict[str, Any] = {}
+    lines: dict[KeyPath, int] = {}
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise InputError("config file not found", path=path)
-        try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            raise InputError(f"invalid YAML: {getattr(err, 'problem', err)}", path=path,
-                             line=None if mark is None else mark.line + 1) from None
+        if path.exists() and not path.is_file():
+            raise InputError("the config is not a file", path=path)
+        values, lines = read_yaml_mapping(path, "config")
         _anchor_source_paths(values, path.parent)
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"override {item!r} is not of the form key=value")
-        node = values
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise InputError(f"override {item!r}: {part!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
-    config = from_dict(TrainConfig, values, where=str(path) if path else "config")
-    config.validate()
+    applied = [(_apply_override(values, item), item) for item in overrides]
+    try:
+        config = build(TrainConfig, values)
+        config.validate()
+    except FieldError as err:
+        item = next((item for key, item in reversed(applied) if err.key[:len(key)] == key), None)
+        if item is not None:
+            raise InputError(f"override {item}: {err}") from None
+        raise InputError(str(err), path=path, line=line_of(lines, err.key)) from None
+    except InputError as err:
+        if err.path is not None or path is None:
+            raise
+        raise InputError(err.reason, path=path) from None  # a section's own check: name the file at least
     return config
+
+
+def _apply_override(values: dict[str, Any], item: str) -> KeyPath:
+    """Set ``dotted.key=value`` in ``values``; returns the key path it set."""
+    key, sep, raw = item.partition("=")
+    parts = tuple(key.strip().split("."))
+    if not sep or not all(parts):
+        raise InputError(f"override {item!r} is not of the form key=value (dotted keys, e.g. loss.temperature=0.05)")
+    node = values
+    for depth, part in enumerate(parts[:-1]):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise InputError(f"override {item}: {'.'.join(parts[:depth + 1])} is not a section")
+    try:
+        node[parts[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise InputError(f"override {item}: the value is not valid YAML ({getattr(err, 'problem', None) or err})") \
+            from None
+    return parts
 
 
 def save_config(config: TrainConfig, path: str | Path) -> None:

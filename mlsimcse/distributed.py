@@ -12,6 +12,13 @@ import warnings
 import torch
 import torch.distributed as dist
 
+if dist.is_available():
+    # Imported with this module, before any process group exists. torch binds ``group.WORLD`` as the default
+    # argument of its functional collectives when their module is first imported; imported after
+    # init_process_group, it keeps that group (and gloo's threads) alive past destroy_process_group until the
+    # interpreter exits, and a worker leaving with those threads running can die with SIGABRT.
+    from torch.distributed.nn.functional import all_gather as _all_gather_autograd
+
 
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -31,12 +38,10 @@ def all_gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     """
     if not is_distributed():
         return tensor
-    from torch.distributed.nn.functional import all_gather
-
     with warnings.catch_warnings():
         # torch points to a private functional-collectives replacement; this public autograd op still works.
         warnings.filterwarnings("ignore", message=".*all_gather is deprecated", category=FutureWarning)
-        return torch.cat(all_gather(tensor.contiguous()), dim=0)
+        return torch.cat(_all_gather_autograd(tensor.contiguous()), dim=0)
 
 
 def all_gather_no_grad(tensor: torch.Tensor) -> torch.Tensor:

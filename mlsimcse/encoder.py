@@ -16,15 +16,21 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from mlsimcse.errors import InputError
+from mlsimcse.devices import resolve_device
+from mlsimcse.errors import InputError, check_at_least_one
 from mlsimcse.io_utils import atomic_path
+from mlsimcse.paths import resolve_model_name
 from mlsimcse.pooling import MLPHead, check_pooling, pool_tokens
-from mlsimcse.st_layout import EncoderSettings, read_mlp_state, read_settings, write_layout
+from mlsimcse.precision import int8_backbone, resolve_precision
+from mlsimcse.prompts import resolve_prompt, with_prompt
+from mlsimcse.st_layout import (WEIGHTS_FILE, EncoderSettings, check_model_folder, pickled_weights_message,
+                                read_mlp_state, read_settings, write_layout)
 
 CPU_BATCH_TOKENS = 1024
 """Padded tokens per inference batch on CPU: measured on 2 EPYC cores, batches of ~1k tokens keep the layer
@@ -72,15 +78,17 @@ class SentenceEncoder(nn.Module):
         """Load a saved mlsimcse folder, a sentence-transformers folder, a transformers folder or a Hub name.
 
         Explicit arguments override what the folder says; a plain transformers model defaults to ``cls``
-        pooling (SimCSE's choice) and 128 tokens.
+        pooling (SimCSE's choice) and 128 tokens. ``shared:NAME`` names a shared model (``mlsimcse.paths``).
         """
         if pooling is not None:
             check_pooling(pooling)
-        name = str(name_or_path)
+        check_at_least_one(max_length=max_length)
+        name = resolve_model_name(str(name_or_path))
         path = Path(name).expanduser()
         if path.is_dir():
             settings, backbone_sub = read_settings(path)
             backbone_source = str(path / backbone_sub) if backbone_sub else str(path)
+            check_model_folder(Path(backbone_source))
         elif path.exists():
             raise InputError("model path is a file, not a folder", path=name)
         elif _looks_like_local_path(name):
@@ -121,6 +129,26 @@ class SentenceEncoder(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.backbone.parameters()).device
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        """Named prompts (``config_sentence_transformers.json``), e.g. e5's ``query: `` and ``passage: ``."""
+        return self.settings.prompts
+
+    @property
+    def default_prompt_name(self) -> str | None:
+        return self.settings.default_prompt_name
+
+    def freeze_word_embeddings(self) -> int:
+        """Stop training the token-embedding matrix; returns how many weights that freezes.
+
+        In a multilingual encoder it is most of the model (XLM-R's 250k rows x 384 are 96M of e5-small's 118M
+        weights) and costs a dense gradient plus two AdamW moments every step, though a batch reads a few
+        thousand of its rows. Position and token-type embeddings and the embedding LayerNorm stay trainable.
+        """
+        matrix = self.backbone.get_input_embeddings().weight
+        matrix.requires_grad_(False)
+        return matrix.numel()
 
     # ------------------------------------------------------------------ forward
     def tokenize(self, texts: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
@@ -176,13 +204,18 @@ class SentenceEncoder(nn.Module):
                normalize: bool | None = None, device: str | torch.device | None = None,
                dtype: str | torch.dtype | None = None, convert_to_tensor: bool = False,
                show_progress_bar: bool | None = None,
-               max_batch_tokens: int | None = None) -> np.ndarray | torch.Tensor:
+               max_batch_tokens: int | None = None, prompt_name: str | None = None,
+               prompt: str | None = None, precision: str | None = None) -> np.ndarray | torch.Tensor:
         """Embeddings for ``sentences`` in input order, as float32 numpy (or a tensor on request).
 
         Sentences are tokenised once, sorted by token count so each batch pads little, and run under
         ``torch.inference_mode``; ``dtype`` bfloat16/float16 runs the backbone under autocast. A batch holds
         at most ``batch_size`` sentences and, where set, ``max_batch_tokens`` padded tokens (default: 1024 on
-        CPU, where small batches run faster, no limit on accelerators).
+        CPU, where small batches run faster, no limit on accelerators). ``prompt`` (a text), else the named
+        ``prompt_name``, else the model's default prompt goes before every sentence, as in sentence-transformers
+        (``prompt=""`` for none). ``precision`` ``fp32``, ``bf16`` (autocast, as ``dtype="bfloat16"``),
+        ``int8`` (an int8 copy of the encoder, CPU only) or ``auto`` (the fastest this device runs natively;
+        mlsimcse/precision.py); default: what ``dtype`` says.
         """
         if isinstance(sentences, str) or not isinstance(sentences, Sequence):
             raise InputError("encode expects a list of sentences")
@@ -191,10 +224,13 @@ class SentenceEncoder(nn.Module):
         for i, text in enumerate(sentences):
             if not isinstance(text, str):
                 raise InputError(f"sentence {i} is {type(text).__name__}, not a string")
+        check_at_least_one(batch_size=batch_size, max_length=max_length)
+        sentences = with_prompt(sentences, resolve_prompt(self.prompts, self.default_prompt_name, prompt_name, prompt))
         normalize = self.settings.normalize if normalize is None else normalize
         max_length = max_length or self.settings.max_length
-        target = torch.device(device) if device is not None else self.device
-        compute_dtype = resolve_dtype(dtype)
+        target = resolve_device(device) if device is not None else self.device
+        precision = resolve_precision(precision, resolve_dtype(dtype), target)
+        compute_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
         if target != self.device:
             self.to(target)
         ids = self.tokenizer(list(sentences), truncation=True, max_length=max_length,
@@ -207,6 +243,8 @@ class SentenceEncoder(nn.Module):
         out = torch.empty(len(sentences), self.embedding_dim, dtype=torch.float32)
         was_training = self.training
         self.eval()
+        runner = self if precision != "int8" else SentenceEncoder(
+            int8_backbone(self.backbone), self.tokenizer, self.settings, mlp=self.mlp, name_or_path=self.name_or_path)
         autocast = (torch.autocast(device_type=target.type, dtype=compute_dtype)
                     if compute_dtype != torch.float32 else contextlib.nullcontext())
         if show_progress_bar is None:
@@ -216,7 +254,7 @@ class SentenceEncoder(nn.Module):
                 for start, stop in tqdm(batches, desc="encode", unit="batch", disable=not show_progress_bar):
                     rows = order[start:stop]
                     batch = _pad([ids[i] for i in rows], pad_id)
-                    vectors = self({k: v.to(target) for k, v in batch.items()}, use_mlp=self.settings.keep_mlp)
+                    vectors = runner({k: v.to(target) for k, v in batch.items()}, use_mlp=self.settings.keep_mlp)
                     out[torch.as_tensor(rows)] = vectors.float().cpu()
         finally:
             self.train(was_training)
@@ -247,23 +285,32 @@ def _backbone_load_kwargs(backbone: nn.Module) -> dict:
 
 def _load_backbone(name: str, source: str, trust_remote_code: bool, dtype: torch.dtype):
     """Tokenizer and bare encoder (no task pooler: SimCSE's pooling lives here), with transformers kept quiet
-    about the pooler weights it leaves out."""
+    about the pooler weights it leaves out. Weights load only from safetensors (``use_safetensors=True``): a
+    local folder with pickled weights was refused before (``check_model_folder``), and for a Hub model
+    transformers looks for the safetensors conversion the Hub keeps for many older repositories."""
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    load = dict(trust_remote_code=trust_remote_code, dtype=dtype, use_safetensors=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
         try:
-            backbone = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code, dtype=dtype,
-                                                 add_pooling_layer=False)
+            backbone = AutoModel.from_pretrained(source, add_pooling_layer=False, **load)
         except TypeError:  # architectures without a pooler take no add_pooling_layer
-            backbone = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code, dtype=dtype)
-    except (OSError, ValueError) as err:
+            backbone = AutoModel.from_pretrained(source, **load)
+    except (OSError, ValueError, SafetensorError) as err:
+        if "use_safetensors" in str(err):  # a Hub model with pickled weights only
+            raise InputError(f"could not load model {name!r}: the Hub repository has no {WEIGHTS_FILE}, only "
+                             f"pickled weights; download it (hf download {name} --local-dir DIR), then: "
+                             + pickled_weights_message("DIR")) from None
         raise InputError(f"could not load model {name!r}: {err}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
+    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):  # transformers 5 builds one from config.json alone
+        raise InputError("the tokenizer has no vocabulary: its files (tokenizer.json, vocab.txt or a sentencepiece "
+                         "model) are missing", path=source)
     return tokenizer, backbone
 
 
@@ -302,7 +349,7 @@ def _hub_settings(name: str) -> EncoderSettings | None:
     except Exception as err:  # offline, unknown repository, network failure
         raise InputError(f"could not load model {name!r}: not a local folder and the Hub lookup failed ({err})") from None
     folder = Path(modules_file).parent
-    for extra in ("sentence_bert_config.json", "1_Pooling/config.json"):
+    for extra in ("sentence_bert_config.json", "1_Pooling/config.json", "config_sentence_transformers.json"):
         try:
             hf_hub_download(name, extra)
         except EntryNotFoundError:

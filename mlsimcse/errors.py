@@ -22,3 +22,10 @@ class InputError(ValueError):
             where = self.path if line is None else f"{self.path}:{line}"
             where += ": "
         super().__init__(f"{where}{reason}")
+
+
+def check_at_least_one(**values: object) -> None:
+    """:class:`InputError` for a count (batch size, length, rows) below 1; ``None`` means "the default"."""
+    for name, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")

@@ -3,21 +3,31 @@
 A saved mlsimcse model already is a sentence-transformers folder; exporting copies it and writes the card a
 model hub expects — how it was trained, on which data under which licences, and how it scores — from the
 files the run left beside it (``config.yaml``, ``results.json``) and the data manifest's licence lines.
+
+Any sentence-transformers folder can be exported (a base model before training, to publish its evaluation
+beside a trained one): its card then says what the folder itself tells — pooling, length, the licence of its
+own card — and takes scores only from ``--results``, since files beside a folder mlsimcse did not write are
+not its run's. The folder is checked as loading checks it, so a damaged model is never published, and a
+symlink that leads out of it is refused: the copy would carry the linked file's contents into a folder
+meant for publishing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from mlsimcse.errors import InputError
 from mlsimcse.io_utils import atomic_path
 from mlsimcse.paths import data_root
+from mlsimcse.st_layout import MLSIMCSE_CONFIG, EncoderSettings, check_model_folder, read_settings
 
 FORMATS = ("sentence-transformers",)
 
@@ -47,30 +57,89 @@ def export_model(model_dir: str | Path, out: str | Path, results_path: str | Pat
     model_dir, out = Path(model_dir), Path(out)
     if not (model_dir / "modules.json").is_file():
         raise InputError("not a saved model folder (no modules.json)", path=model_dir)
-    if out.exists():
+    if os.path.lexists(out):
         raise InputError("export target already exists; choose a new folder", path=out)
+    root = model_dir.resolve()
+    if root in out.resolve().parents:
+        raise InputError(f"the export folder lies inside the model folder {model_dir}, which it copies; "
+                         "choose a folder outside it", path=out)
+    settings, backbone = read_settings(model_dir)
+    check_model_folder(model_dir / backbone)
+    _refuse_links_out_of(root, model_dir)
+    trained_here = (model_dir / MLSIMCSE_CONFIG).is_file()
     run_dir = model_dir.parent
-    config = _read_yaml(run_dir / "config.yaml")
+    config = _read_yaml(run_dir / "config.yaml") if trained_here else None
     results_file = Path(results_path) if results_path else run_dir / "results.json"
-    results = json.loads(results_file.read_text(encoding="utf-8")) if results_file.is_file() else None
-    if results_path and results is None:
+    if results_path and not results_file.is_file():
         raise InputError("results file not found", path=results_path)
-    with atomic_path(out, is_dir=True) as tmp:
+    results = _read_results(results_file) if results_path or (trained_here and results_file.is_file()) else None
+    with atomic_path(out, is_dir=True, inputs=[model_dir, results_file]) as tmp:
         shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
-        (tmp / "README.md").write_text(model_card(model_dir, config, results), encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(model_dir, config, results, settings=settings,
+                                                  trained_here=trained_here), encoding="utf-8")
     return out
 
 
-def model_card(model_dir: Path, config: dict | None, results: dict | None) -> str:
-    settings = json.loads((model_dir / "mlsimcse_config.json").read_text(encoding="utf-8"))
+def _refuse_links_out_of(root: Path, shown: Path) -> None:
+    """:class:`InputError` for a symlink under ``root`` that resolves outside it, to nothing, or to a folder
+    that holds it (which copying would follow forever); named under ``shown``, the folder as the user gave it."""
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            if not (Path(folder) / name).is_symlink():
+                continue
+            target = (Path(folder) / name).resolve()
+            link = shown / (Path(folder) / name).relative_to(root)
+            if not target.exists():
+                raise InputError(f"is a symlink to {target}, which does not exist", path=link)
+            if target != root and root not in target.parents:
+                raise InputError(f"is a symlink to {target}, outside the model folder; export copies what links "
+                                 "point to into a folder meant for publishing, so it refuses links that leave the "
+                                 "model folder (copy the file in if it belongs to the model)", path=link)
+            if target == Path(folder) or target in Path(folder).parents:
+                raise InputError(f"is a symlink to {target}, a folder that holds it: copying would never end",
+                                 path=link)
+
+
+def _read_results(path: Path) -> dict[str, Any]:
+    """An ``mlsimcse eval`` or quickstart results file, checked for the fields the card reads."""
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"not a valid JSON results file ({err})", path=path) from None
+    runs = results.get("runs") if isinstance(results, dict) else None
+    valid = isinstance(runs, list) and runs and all(
+        isinstance(run, dict) and "model" in run and isinstance(run.get("results"), list)
+        and all(isinstance(r, dict) and "task" in r and isinstance(r.get("main_score"), (int, float))
+                for r in run["results"])
+        for run in runs)
+    if not valid:
+        raise InputError("not an mlsimcse results file: it needs \"runs\", each with a \"model\" and "
+                         "\"results\" of {\"task\", \"main_score\"} (what `mlsimcse eval --output` writes)", path=path)
+    return results
+
+
+def model_card(model_dir: Path, config: dict | None, results: dict | None, *,
+               settings: EncoderSettings | None = None, trained_here: bool = True) -> str:
+    """The README.md of an export: front matter, what the encoder is, how it was trained, data, scores."""
+    if settings is None:
+        settings, _ = read_settings(model_dir)
+    model_dir = model_dir.resolve()
+    licence = _card_licence(model_dir)
     lines = ["---", "library_name: sentence-transformers", "pipeline_tag: sentence-similarity",
-             "tags: [sentence-transformers, sentence-similarity, mlsimcse, simcse, multilingual]", "---", "",
-             f"# {model_dir.resolve().parent.name}", "",
-             f"A sentence encoder trained with mlsimcse from `{settings.get('base_model')}` "
-             f"({settings['pooling']} pooling, max length {settings['max_length']}).", "",
-             "```python", "from sentence_transformers import SentenceTransformer",
-             "model = SentenceTransformer('PATH')", "vectors = model.encode(['Hello world', 'Hallo Welt'])", "```", ""]
-    lines += _training_section(config)
+             "tags: [sentence-transformers, sentence-similarity, mlsimcse, simcse, multilingual]"]
+    lines += [f"license: {licence}"] if licence else []
+    described = f"{settings.pooling} pooling, max length {settings.max_length}"
+    if trained_here:
+        lines += ["---", "", f"# {model_dir.parent.name}", "",
+                  f"A sentence encoder trained with mlsimcse from `{settings.base_model}` ({described}).", ""]
+    else:
+        lines += ["---", "", f"# {model_dir.name}", "",
+                  f"A sentence-transformers encoder ({described}), exported with mlsimcse; it was not trained "
+                  "with mlsimcse, so this card has no training recipe.", ""]
+    lines += ["```python", "from sentence_transformers import SentenceTransformer",
+              "model = SentenceTransformer('PATH')", "vectors = model.encode(['Hello world', 'Hallo Welt'])", "```", ""]
+    if trained_here:
+        lines += _training_section(config)
     lines += _data_section(config)
     lines += _results_section(results)
     return "\n".join(lines) + "\n"
@@ -145,5 +214,23 @@ def _top_folder(file_set) -> str | None:
     return first.split("/", 1)[0] if "/" in first else None
 
 
+def _card_licence(model_dir: Path) -> str | None:
+    """The ``license:`` of the folder's own model card (a Hub download has one), carried into the new card."""
+    card = model_dir / "README.md"
+    if not card.is_file():
+        return None
+    found = re.match(r"^---\n(.*?)\n---", card.read_text(encoding="utf-8", errors="replace"), re.S)
+    licence = re.search(r"^license:\s*(\S.*)$", found.group(1), re.M) if found else None
+    return licence.group(1).strip() if licence else None
+
+
 def _read_yaml(path: Path) -> dict | None:
-    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise InputError(f"not a valid YAML file ({err})", path=path) from None
+    if not isinstance(data, dict):
+        raise InputError("must hold a YAML mapping (the run's training config)", path=path)
+    return data

@@ -96,6 +96,20 @@ class InfoNCELoss(nn.Module):
         return loss
 
 
+DISTILL_MODES = ("mse", "contrastive", "similarity", "translation")
+"""The terms :class:`DistillationLoss` can sum; the config checks ``loss.distill_mode`` against them."""
+
+
+def distill_terms(mode: str) -> tuple[str, ...]:
+    """The terms of a distill mode such as ``contrastive+translation``; ValueError if one is unknown or repeated."""
+    terms = tuple(mode.split("+"))
+    unknown = [term for term in terms if term not in DISTILL_MODES]
+    if unknown or len(set(terms)) != len(terms):
+        raise ValueError(f"unknown or repeated distillation mode in {mode!r}; "
+                         f"use one of {', '.join(DISTILL_MODES)} or several joined by '+'")
+    return terms
+
+
 class DistillationLoss(nn.Module):
     """Student embeddings pulled onto a frozen teacher's (multilingual knowledge distillation).
 
@@ -121,15 +135,9 @@ class DistillationLoss(nn.Module):
     ``gather`` is on, like the ``parallel`` objective.
     """
 
-    MODES = ("mse", "contrastive", "similarity", "translation")
-
     def __init__(self, mode: str = "mse", temperature: float = 0.05, *, gather: bool = True):
         super().__init__()
-        self.terms = tuple(mode.split("+"))
-        unknown = [term for term in self.terms if term not in self.MODES]
-        if unknown or len(set(self.terms)) != len(self.terms):
-            raise ValueError(f"unknown or repeated distillation mode in {mode!r}; "
-                             f"use one of {self.MODES} or several joined by '+'")
+        self.terms = distill_terms(mode)
         self.contrastive = InfoNCELoss(temperature, symmetric=True, gather=False)
         self.translation = InfoNCELoss(temperature, symmetric=True, gather=gather)
 

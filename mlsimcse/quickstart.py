@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from mlsimcse.training.curve import plot_training_curve
 
     out = Path(args.output_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file, not a folder; choose another --output-dir", path=out)
     if out.exists() and any(out.iterdir()):
         raise InputError("output folder is not empty; choose another --output-dir", path=out)
     base = args.base_model or default_base_model()

@@ -3,6 +3,7 @@
 A saved mlsimcse encoder *is* a sentence-transformers folder: the backbone and tokenizer at the root
 (loadable by ``transformers.AutoModel``), ``modules.json`` listing Transformer -> Pooling [-> Dense(tanh)]
 [-> Normalize], plus ``mlsimcse_config.json`` with the few settings sentence-transformers has no slot for.
+Prompts live in ``config_sentence_transformers.json`` alone, where sentence-transformers reads them.
 We write the long-standing ``sentence_transformers.models.*`` module names and config keys, which every
 sentence-transformers release from 2.x to 6.x loads.
 """
@@ -10,18 +11,31 @@ sentence-transformers release from 2.x to 6.x loads.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from mlsimcse.errors import InputError
+from mlsimcse.pooling import POOLINGS
+from mlsimcse.prompts import check_prompts
 
 MLSIMCSE_CONFIG = "mlsimcse_config.json"
+ST_MODEL_CONFIG = "config_sentence_transformers.json"
+PROMPT_FIELDS = ("prompts", "default_prompt_name")
+"""Settings kept only in ``config_sentence_transformers.json``, the file sentence-transformers reads them from,
+so the two libraries can never disagree about a folder's prompts."""
 DENSE_DIR = "2_Dense"
 TRAIN_HEAD_DIR = "train_head"
 """Where an MLP head used only in training is kept, outside modules.json, so training can continue."""
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_INDEX = "model.safetensors.index.json"
+PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+"""Weights in PyTorch's pickle format. mlsimcse refuses them: unpickling runs whatever the file says, and even
+``torch.load(weights_only=True)`` is a restricted unpickler, not a parser of plain data as safetensors is."""
 
 
 @dataclass
@@ -33,6 +47,8 @@ class EncoderSettings:
     max_length: int = 128
     normalize: bool = False
     base_model: str | None = None
+    prompts: dict[str, str] = field(default_factory=dict)  # name -> text put before inputs (mlsimcse/prompts.py)
+    default_prompt_name: str | None = None  # the prompt encode applies when asked for none
 
 
 def _pooling_from_st_config(cfg: dict) -> str:
@@ -52,37 +68,57 @@ def read_settings(folder: Path) -> tuple[EncoderSettings | None, str]:
     """Settings and backbone sub-path of a local folder; ``None`` settings for a plain transformers folder."""
     own = folder / MLSIMCSE_CONFIG
     if own.is_file():
-        data = json.loads(own.read_text(encoding="utf-8"))
-        return EncoderSettings(**data), ""
+        data = read_json(own)
+        settings = _settings_from(own, {k: v for k, v in data.items() if k not in PROMPT_FIELDS})
+        _read_prompts(folder, settings)
+        return settings, ""
     modules_file = folder / "modules.json"
     if not modules_file.is_file():
         return None, ""
-    modules = json.loads(modules_file.read_text(encoding="utf-8"))
+    modules = read_json(modules_file, list)
     settings = EncoderSettings(max_length=128)
     backbone = ""
     for module in modules:
+        if not (isinstance(module, dict) and isinstance(module.get("type"), str)
+                and isinstance(module.get("path", ""), str)):
+            raise InputError("every module must be an object with a 'type' and a 'path'", path=modules_file)
         kind = module["type"].rsplit(".", 1)[-1]
-        sub = folder / module["path"]
+        sub = folder / module.get("path", "")
         if kind == "Transformer":
-            backbone = module["path"]
+            backbone = module.get("path", "")
             st_cfg = sub / "sentence_bert_config.json"
             if st_cfg.is_file():
-                max_len = json.loads(st_cfg.read_text(encoding="utf-8")).get("max_seq_length")
+                max_len = read_json(st_cfg).get("max_seq_length")
                 if max_len:
-                    settings.max_length = int(max_len)
+                    settings.max_length = _positive(max_len, "max_seq_length", st_cfg)
             elif (sub / "tokenizer_config.json").is_file():  # sentence-transformers 6 keeps it with the tokenizer
-                max_len = json.loads((sub / "tokenizer_config.json").read_text(encoding="utf-8")).get("model_max_length")
+                max_len = read_json(sub / "tokenizer_config.json").get("model_max_length")
                 if isinstance(max_len, int) and 0 < max_len < 100_000:
                     settings.max_length = max_len
         elif kind == "Pooling":
-            settings.pooling = _pooling_from_st_config(json.loads((sub / "config.json").read_text(encoding="utf-8")))
+            pooling_file = sub / "config.json"
+            try:
+                settings.pooling = _pooling_from_st_config(read_json(pooling_file))
+            except InputError as err:
+                raise InputError(err.reason, path=err.path or pooling_file) from None
         elif kind == "Dense":
             settings.pooling, settings.keep_mlp = "cls_mlp", True
         elif kind == "Normalize":
             settings.normalize = True
         else:
             raise InputError(f"sentence-transformers module {module['type']!r} is not supported", path=modules_file)
+    _read_prompts(folder, settings)
     return settings, backbone
+
+
+def _read_prompts(folder: Path, settings: EncoderSettings) -> None:
+    """The folder's prompts and default prompt name, from ``config_sentence_transformers.json`` when it has one."""
+    path = folder / ST_MODEL_CONFIG
+    if not path.is_file():
+        return
+    data = read_json(path)
+    settings.prompts = check_prompts(data.get("prompts"), data.get("default_prompt_name"), where=str(path))
+    settings.default_prompt_name = data.get("default_prompt_name")
 
 
 def write_layout(folder: Path, settings: EncoderSettings, dim: int, mlp: torch.nn.Module | None,
@@ -123,18 +159,119 @@ def write_layout(folder: Path, settings: EncoderSettings, dim: int, mlp: torch.n
     if backbone_kwargs:
         st_config["model_args"] = backbone_kwargs
     _dump(folder / "sentence_bert_config.json", st_config)
-    _dump(folder / "config_sentence_transformers.json", {"similarity_fn_name": "cosine", "prompts": {},
-                                                         "default_prompt_name": None})
-    _dump(folder / MLSIMCSE_CONFIG, asdict(settings))
+    _dump(folder / ST_MODEL_CONFIG, {"similarity_fn_name": "cosine", "prompts": dict(settings.prompts),
+                                     "default_prompt_name": settings.default_prompt_name})
+    _dump(folder / MLSIMCSE_CONFIG, {k: v for k, v in asdict(settings).items() if k not in PROMPT_FIELDS})
 
 
 def read_mlp_state(folder: Path) -> dict[str, torch.Tensor] | None:
     """The saved MLP head's weights (kept for inference or training only), if the folder has one."""
     for sub in (DENSE_DIR, TRAIN_HEAD_DIR):
-        weights = folder / sub / "model.safetensors"
+        weights = folder / sub / WEIGHTS_FILE
         if weights.is_file():
+            check_safetensors(weights)
             return load_file(str(weights))
     return None
+
+
+def read_json(path: Path, kind: type = dict) -> Any:
+    """A JSON file of a model folder, which must hold a ``kind``; :class:`InputError` naming the file otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("file not found", path=path) from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", path=path) from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"not valid JSON ({err.msg}, line {err.lineno} column {err.colno})", path=path) from None
+    if not isinstance(data, kind):
+        raise InputError(f"must hold a JSON {'object' if kind is dict else 'array'}, not {type(data).__name__}",
+                         path=path)
+    return data
+
+
+def _settings_from(path: Path, data: dict) -> EncoderSettings:
+    """``EncoderSettings`` from ``mlsimcse_config.json``, every key known and of the type it must have."""
+    known = {f.name for f in fields(EncoderSettings)} - set(PROMPT_FIELDS)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InputError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", path=path)
+    if "pooling" in data and data["pooling"] not in POOLINGS:
+        raise InputError(f"pooling must be one of {', '.join(POOLINGS)}, not {data['pooling']!r}", path=path)
+    for name in ("keep_mlp", "normalize"):
+        if name in data and not isinstance(data[name], bool):
+            raise InputError(f"{name} must be true or false, not {data[name]!r}", path=path)
+    if "base_model" in data and not isinstance(data["base_model"], (str, type(None))):
+        raise InputError(f"base_model must be a string, not {data['base_model']!r}", path=path)
+    if "max_length" in data:
+        _positive(data["max_length"], "max_length", path)
+    return EncoderSettings(**data)
+
+
+def _positive(value: Any, name: str, path: Path) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be a whole number of at least 1, not {value!r}", path=path)
+    return value
+
+
+def check_model_folder(folder: Path) -> None:
+    """Refuse a local backbone folder that would fail to load with a traceback, or load as something else.
+
+    It needs a ``config.json`` and safetensors weights whose headers parse (a truncated, empty or foreign file
+    fails there, at the cost of reading a few kilobytes); pickled weights are refused, naming the file and the
+    one-line conversion.
+    """
+    config = folder / "config.json"
+    if not config.is_file():
+        raise InputError("not a model folder: it has no config.json (every transformers and sentence-transformers "
+                         "model has one)", path=folder)
+    read_json(config)
+    for weights in _weight_files(folder):
+        check_safetensors(weights)
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    if (folder / WEIGHTS_FILE).is_file():
+        return [folder / WEIGHTS_FILE]
+    index = folder / WEIGHTS_INDEX
+    if index.is_file():
+        weight_map = read_json(index).get("weight_map")
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise InputError("has no weight_map naming the weight files", path=index)
+        shards = sorted({folder / str(name) for name in weight_map.values()})
+        for shard in shards:
+            if not shard.is_file():
+                raise InputError(f"weight file {shard.name} named by {index.name} is missing", path=folder)
+        return shards
+    for name in PICKLED_WEIGHTS:
+        if (folder / name).is_file():
+            raise InputError(pickled_weights_message(folder, name), path=folder / name)
+    raise InputError(f"no weights: {WEIGHTS_FILE} is missing", path=folder)
+
+
+def pickled_weights_message(folder: Path | str, name: str = PICKLED_WEIGHTS[0]) -> str:
+    """Why pickled weights are refused, and how to turn them into safetensors once."""
+    if name != PICKLED_WEIGHTS[0]:
+        how = (f"convert them with transformers into a new folder: AutoModel.from_pretrained({str(folder)!r}, "
+               "use_safetensors=False).save_pretrained(NEW_FOLDER), then copy the tokenizer files beside them")
+    else:
+        how = ("convert the file once, beside it (torch.load with weights_only=True reads tensors only): "
+               f"python -c \"import torch; from safetensors.torch import save_file; "
+               f"state = torch.load({str(Path(folder) / name)!r}, weights_only=True); "
+               f"save_file({{k: v.clone().contiguous() for k, v in state.items()}}, "
+               f"{str(Path(folder) / WEIGHTS_FILE)!r}, metadata={{'format': 'pt'}})\"")
+    return (f"weights in PyTorch's pickle format; mlsimcse loads weights only from safetensors ({WEIGHTS_FILE}), "
+            f"since unpickling a file can run code. To use this model, {how}")
+
+
+def check_safetensors(path: Path) -> None:
+    """Parse a safetensors file's header, which also checks that its size matches what the header declares."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            handle.keys()
+    except (SafetensorError, OSError) as err:
+        raise InputError(f"damaged weights file ({err}): it is truncated or not a safetensors file; copy or "
+                         "download it again", path=path) from None
 
 
 def _dump(path: Path, obj) -> None:

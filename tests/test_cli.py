@@ -43,7 +43,7 @@ def test_train_with_unknown_config_key_exits_2(tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text("learning_rat: 1\n")
     assert main(["train", str(config)]) == 2
-    assert "unknown key(s) in" in capsys.readouterr().err
+    assert f"{config}:1: learning_rat is an unknown key" in capsys.readouterr().err
 
 
 def test_example_with_an_empty_side_is_rejected():

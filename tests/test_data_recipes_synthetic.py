@@ -167,10 +167,35 @@ def test_nli_files_whose_labels_disagree_are_reported_as_misaligned(root, tmp_pa
 def test_language_restriction_and_include_compose(root, tmp_path):
     write_recipe(tmp_path, PARALLEL, "base.yaml")
     restricted = write_recipe(tmp_path, "name: only-fr\ninclude: [base.yaml]\nlanguages: [fr]\n", "fr.yaml")
-    with pytest.raises(InputError, match="no sources"):
+    with pytest.raises(InputError,
+                       match=r"fr.yaml:3: languages: no source of this recipe offers 'fr'; they offer de, en$"):
         load_recipe(restricted)
+    pivot_only = write_recipe(tmp_path, "name: only-en\ninclude: [base.yaml]\nlanguages: [en]\n", "en.yaml")
+    with pytest.raises(InputError, match="no sources"):  # English is offered, but only as the pairs' pivot
+        load_recipe(pivot_only)
     kept = load_recipe(write_recipe(tmp_path, "name: de\ninclude: [base.yaml]\nlanguages: [de]\n", "de.yaml"))
     assert [s.languages for s in kept.sources] == [["en", "de"]]
+
+
+def test_an_unknown_language_names_the_recipe_and_line_instead_of_being_dropped(tmp_path):
+    write_recipe(tmp_path, PARALLEL, "base.yaml")
+    top = write_recipe(tmp_path, "name: de-xx\ninclude: [base.yaml]\nlanguages:\n  - de\n  - xx\n", "de-xx.yaml")
+    with pytest.raises(InputError, match=r"de-xx.yaml:5: languages: no source of this recipe offers 'xx'"):
+        load_recipe(top)
+    own = write_recipe(tmp_path, PARALLEL + "    languages: [de, fr]\n", "own.yaml")
+    with pytest.raises(InputError, match=r"own.yaml:9: languages: no source of this recipe offers 'fr'"):
+        load_recipe(own)
+
+
+@pytest.mark.parametrize("setting, message", [("seed: abc", "seed must be a whole number, got 'abc'"),
+                                              ("seed: 1.5", "seed must be a whole number, got 1.5"),
+                                              ('decontaminate: "maybe"', "decontaminate must be true or false")])
+def test_recipe_settings_are_typed(tmp_path, setting, message):
+    recipe = write_recipe(tmp_path, PARALLEL + "    " + setting + "\n")
+    with pytest.raises(InputError, match=f"recipe.yaml:9: {message}"):
+        load_recipe(recipe)
+    typed = load_recipe(write_recipe(tmp_path, PARALLEL + '    seed: "7"\n    decontaminate: "false"\n'))
+    assert (typed.seed, typed.decontaminate) == (7, False)  # bool("false") was True
 
 
 def test_recipe_digest_covers_its_included_recipes(tmp_path):

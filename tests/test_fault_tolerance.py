@@ -1,8 +1,9 @@
 """Training survives faults: SIGKILL at any moment, damaged checkpoints, non-finite losses; and it loads safely.
 
-The kill tests run ``python -m mlsimcse train`` as a real subprocess and kill it with SIGKILL, which no
-handler can intercept, at seeded random steps and while a checkpoint is half-written; ``--resume`` must then
-finish with exactly the weights of a run that was never interrupted.
+The kill tests run ``python -m mlsimcse train`` as a real subprocess that kills itself with SIGKILL, which no
+handler can intercept, at a fault point (:mod:`mlsimcse.faults`): right after a seeded random step, and in the
+middle of a checkpoint save. The place is exact however busy the machine is. ``--resume`` must then finish
+with exactly the weights of a run that was never interrupted.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from mlsimcse import cli
+from mlsimcse import cli, faults
 from mlsimcse.config import ModelConfig, load_config
 from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.errors import InputError
@@ -65,9 +65,9 @@ def _assert_same_weights(got: dict[str, torch.Tensor], want: dict[str, torch.Ten
 # ---------------------------------------------------------------------------------------------- SIGKILL
 
 
-def _start(config: Path, out: Path, logs: Path, resume: bool) -> subprocess.Popen:
+def _start(config: Path, out: Path, logs: Path, resume: bool, fault: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1", faults.ENV: fault or ""}
     command = [sys.executable, "-m", "mlsimcse", "train", str(config), f"output_dir={out}"]
     with open(logs, "ab") as log:
         return subprocess.Popen(command + (["--resume"] if resume else []), cwd=REPO, env=env, stdout=log,
@@ -79,45 +79,19 @@ def _run(config: Path, out: Path, logs: Path, resume: bool = False) -> None:
     assert process.wait(timeout=600) == 0, logs.read_text()
 
 
-def _last_logged_step(out: Path) -> int:
-    try:
-        lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return 0
-    for line in reversed(lines):
-        try:
-            return json.loads(line)["step"]
-        except json.JSONDecodeError:  # the line being written right now
-            continue
-    return 0
+def _crash(config: Path, out: Path, logs: Path, fault: str) -> None:
+    """Train until the fault point ``fault`` (``MLSIMCSE_FAULT`` syntax) SIGKILLs the run, and check that it did."""
+    process = _start(config, out, logs, resume=False, fault=fault)
+    assert process.wait(timeout=600) == -signal.SIGKILL, logs.read_text()
+    assert f"fault point {fault} reached" in logs.read_text()
 
 
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+def _logged_steps(out: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
-def _frozen_mid_save(process: subprocess.Popen, checkpoints: Path) -> bool:
-    """Freeze the run the moment a staging folder shows; keep it frozen only if the save is still under way."""
-    if not any(checkpoints.glob(".staging-*")):
-        return False
-    process.send_signal(signal.SIGSTOP)
-    while not _stopped(process.pid):
-        time.sleep(0.0005)
-    if any(checkpoints.glob(".staging-*")):
-        return True
-    process.send_signal(signal.SIGCONT)
-    return False
-
-
-def _kill_when(process: subprocess.Popen, reached, logs: Path) -> None:
-    deadline = time.monotonic() + 600
-    while not reached():
-        assert process.poll() is None, f"the run ended before the kill point:\n{logs.read_text()}"
-        assert time.monotonic() < deadline, "the kill point never came"
-        time.sleep(0.001)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+def _checkpoint_names(out: Path) -> list[str]:
+    return [p.name for p in complete_checkpoints(out / loop.CHECKPOINTS)]
 
 
 @pytest.fixture(scope="module")
@@ -134,14 +108,15 @@ def uninterrupted(tmp_path_factory, tiny_bert) -> tuple[Path, dict[str, torch.Te
     return config, _weights(folder / "run")
 
 
-def _resume_and_compare(config: Path, out: Path, logs: Path, weights: dict[str, torch.Tensor]) -> None:
+def _resume_and_compare(config: Path, out: Path, logs: Path, weights: dict[str, torch.Tensor],
+                        resumed_from: str) -> None:
     _run(config, out, logs, resume=True)
     _assert_same_weights(_weights(out), weights)
     log = logs.read_text()
     assert log.count("resumed from") == 1 and "Traceback" not in log
-    checkpoints = out / loop.CHECKPOINTS
-    assert [p.name for p in complete_checkpoints(checkpoints)] == ["step-00000020", "step-00000024"]
-    assert not list(checkpoints.glob(".staging-*"))
+    assert f"resumed from {out / loop.CHECKPOINTS / resumed_from} " in log
+    assert _checkpoint_names(out) == ["step-00000020", "step-00000024"]
+    assert not list((out / loop.CHECKPOINTS).glob(".staging-*"))
 
 
 @pytest.mark.slow
@@ -151,21 +126,23 @@ def test_sigkill_at_a_random_step_then_resume_gives_the_uninterrupted_weights(tm
     config, weights = uninterrupted
     out, logs = tmp_path / "run", tmp_path / "train.log"
     kill_step = random.Random(f"{earliest}-{latest}").randint(earliest, latest)  # after some checkpoint
-    _kill_when(_start(config, out, logs, resume=False), lambda: _last_logged_step(out) >= kill_step, logs)
-    _resume_and_compare(config, out, logs, weights)
+    _crash(config, out, logs, f"after_step:{kill_step}")
+    assert _logged_steps(out) == list(range(1, kill_step + 1))  # killed right after logging the step, no later
+    saved = [f"step-{step:08d}" for step in range(SAVE_EVERY, kill_step, SAVE_EVERY)][-2:]  # kill_step's: not yet
+    assert _checkpoint_names(out) == saved and not list((out / loop.CHECKPOINTS).glob(".staging-*"))
+    _resume_and_compare(config, out, logs, weights, resumed_from=saved[-1])
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="freezing a run mid-save reads Linux's /proc")
 def test_sigkill_during_a_checkpoint_save_then_resume_gives_the_uninterrupted_weights(tmp_path, uninterrupted):
     config, weights = uninterrupted
     out, logs = tmp_path / "run", tmp_path / "train.log"
-    checkpoints = out / loop.CHECKPOINTS
-    process = _start(config, out, logs, resume=False)
-    _kill_when(process, lambda: complete_checkpoints(checkpoints) and _frozen_mid_save(process, checkpoints), logs)
-    assert list(checkpoints.glob(".staging-*")), "the kill did not land inside a checkpoint save"
-    assert complete_checkpoints(checkpoints), "no earlier checkpoint to fall back to"
-    _resume_and_compare(config, out, logs, weights)
+    _crash(config, out, logs, "mid_checkpoint_save:12")
+    # Killed with step 12 staged and sealed but not renamed into place: a sealed staging folder is still no
+    # checkpoint, and resuming must take step 8 and clear it.
+    assert verify(staging_dir(out / loop.CHECKPOINTS, 12))["step"] == 12
+    assert _checkpoint_names(out) == ["step-00000004", "step-00000008"]
+    _resume_and_compare(config, out, logs, weights, resumed_from="step-00000008")
 
 
 # ---------------------------------------------------------------------------------------- damaged files
@@ -226,15 +203,19 @@ def test_pruning_keeps_the_last_k_and_the_best_and_drops_abandoned_futures(tmp_p
     assert verify(root / "step-00000003")["info"] == {"step": 3}
 
 
-def test_a_leftover_staging_folder_is_not_sealed_into_the_next_save(tmp_path, tiny_bert):
+def test_a_leftover_staging_folder_is_not_something_to_resume_from(tmp_path, tiny_bert):
+    """Only sealed checkpoints count: a folder holding just a killed save's staging folder is refused.
+
+    That a later save never seals a leftover staging folder is checked in tests/test_run_safety.py.
+    """
     config = load_config(_config_file(tmp_path, tiny_bert, max_steps=3, save_every=3),
                          [f"output_dir={tmp_path / 'run'}"])
     leftover = staging_dir(tmp_path / "run" / loop.CHECKPOINTS, 3)
     leftover.mkdir(parents=True)
     (leftover / "stale.bin").write_bytes(b"from a save that was killed")
-    (tmp_path / "run" / "metrics.jsonl").write_text("")
-    loop.train(config, resume=True)
-    assert "stale.bin" not in verify(tmp_path / "run" / loop.CHECKPOINTS / "step-00000003")["files"]
+    with pytest.raises(InputError, match="nothing to resume from"):
+        loop.train(config, resume=True)
+    assert (leftover / "stale.bin").read_bytes() == b"from a save that was killed"
 
 
 # --------------------------------------------------------------------------------------- non-finite loss

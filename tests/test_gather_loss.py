@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from mlsimcse.losses import InfoNCELoss
-from process_support import free_port
+from process_support import run_workers
 
 WORLD, B, D = 2, 4, 8
 
@@ -26,22 +22,19 @@ def _groups() -> torch.Tensor:
     return groups
 
 
-def _worker(rank: int, port: int, n_columns: int, symmetric: bool, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    try:
-        local = [c[rank * B:(rank + 1) * B].clone().requires_grad_() for c in _columns(n_columns)]
-        groups = _groups()[rank * B:(rank + 1) * B]
-        loss = InfoNCELoss(symmetric=symmetric)(*local, groups=groups)
-        loss.backward()
-        torch.save({"loss": loss.detach(), "grads": [t.grad for t in local]}, f"{out}/rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
+def _worker(rank: int, n_columns: int, symmetric: bool, out: str) -> None:
+    local = [c[rank * B:(rank + 1) * B].clone().requires_grad_() for c in _columns(n_columns)]
+    groups = _groups()[rank * B:(rank + 1) * B]
+    loss = InfoNCELoss(symmetric=symmetric)(*local, groups=groups)
+    loss.backward()
+    torch.save({"loss": loss.detach(), "grads": [t.grad for t in local]}, f"{out}/rank{rank}.pt")
+    # Returns None: run_workers checks that destroy_process_group then stops gloo's threads, which fails if the
+    # loss's gather kept the group alive (the cause of workers dying with SIGABRT at exit).
 
 
 @pytest.mark.parametrize("n_columns,symmetric", [(2, False), (3, False), (2, True)])
 def test_two_processes_equal_one_process_on_joint_batch(tmp_path, n_columns, symmetric):
-    mp.spawn(_worker, args=(free_port(), n_columns, symmetric, str(tmp_path)), nprocs=WORLD, join=True)
+    run_workers(_worker, n_columns, symmetric, str(tmp_path), world_size=WORLD, folder=tmp_path)
     joint = [c.clone().requires_grad_() for c in _columns(n_columns)]
     expected = InfoNCELoss(symmetric=symmetric)(*joint, groups=_groups())
     expected.backward()

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
@@ -29,7 +27,7 @@ from mlsimcse.records import Example
 from mlsimcse.training import gradcache, loop
 from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
 from mlsimcse.training.teacher import FrozenTeacher
-from process_support import free_port
+from process_support import run_workers
 
 B = 16
 MINI = B // 8
@@ -70,13 +68,7 @@ def _losses() -> ObjectiveLosses:
     return ObjectiveLosses(LossConfig(hard_negative_weight=0.4, margin=0.1))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """A model this small runs fastest on one thread, and far faster than on two contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: small batches run fastest on one thread
 
 
 def _encoder(random_encoder: SentenceEncoder, dropout: bool) -> SentenceEncoder:
@@ -222,9 +214,7 @@ def test_distill_teacher_embeddings_chunked_like_the_plain_step(random_encoder):
     _assert_same((cached_loss, _grads(cached)), (loss.detach(), _grads(plain)))
 
 
-def _ddp_worker(rank: int, port: int, saved_encoder: str, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-                      WORLD_SIZE=str(WORLD), LOCAL_WORLD_SIZE=str(WORLD))
+def _ddp_worker(rank: int, saved_encoder: str, out: str) -> torch.nn.Module:
     torch.set_num_threads(1)
     accelerator = Accelerator(cpu=True)
     encoder = _encoder(SentenceEncoder.from_pretrained(saved_encoder), dropout=False)
@@ -233,17 +223,17 @@ def _ddp_worker(rank: int, port: int, saved_encoder: str, out: str) -> None:
     loss, backward = gradcache.cached_step_loss(model, encoder, _losses(), None, local, _config(), accelerator)
     backward()
     torch.save({"loss": loss, "grads": _grads(encoder)}, f"{out}/rank{rank}.pt")
-    # Leave without running destructors. Tearing down DDP's reducer at exit can deadlock: its destructor joins the
-    # gloo worker thread while holding the GIL, and that thread needs the GIL to free a finished all-reduce (seen
-    # here once: a worker hung for ten minutes after saving its results). The results are on disk already.
-    os._exit(0)
+    # Handed to run_workers, which keeps it until the process ends: tearing down DDP's reducer can deadlock (its
+    # destructor joins the gloo worker thread while holding the GIL, and that thread needs the GIL to free a
+    # finished all-reduce; seen here once: a worker hung for ten minutes after saving its results).
+    return model
 
 
 @pytest.mark.slow
 def test_two_ddp_processes_equal_one_process_on_the_joint_batch(random_encoder, tmp_path):
     """Cross-process negatives + no_sync replays: DDP's averaged gradient is the joint batch's plain gradient."""
     random_encoder.save_pretrained(tmp_path / "encoder")
-    mp.spawn(_ddp_worker, args=(free_port(), str(tmp_path / "encoder"), str(tmp_path)), nprocs=WORLD, join=True)
+    run_workers(_ddp_worker, str(tmp_path / "encoder"), str(tmp_path), world_size=WORLD, folder=tmp_path)
     accelerator = _accelerator()
     plain = _encoder(random_encoder, dropout=False)
     loss, backward = loop._step_loss(plain, plain, _losses(), None, _batch("sup", WORLD * B), _config(), accelerator)

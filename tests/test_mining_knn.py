@@ -76,6 +76,25 @@ def test_merging_database_parts_equals_searching_the_whole(clustered):
     np.testing.assert_allclose(merged.sims, whole.sims, atol=1e-6)
 
 
+@pytest.mark.parametrize("backend", ["faiss", "torch"])
+def test_exact_knn_gives_split_and_whole_searches_the_same_bits(backend):
+    """What lets the split and Ray forms of mining write the bytes of a one-process run."""
+    rng = np.random.default_rng(2)
+    queries, database = (normalized(rng.normal(size=(n, 384))).astype(np.float16) for n in (600, 2000))
+    config = SearchConfig(backend=backend, progress=False)
+    whole = knn.exact_knn(queries, database, 4, config)
+    parts = []
+    for start, stop in [(0, 700), (700, 2000)]:
+        part = knn.exact_knn(queries, RowWindow(database, start, stop), 4, config)
+        parts.append(Neighbours(part.sims, part.ids + start))
+    merged = merge_neighbours(parts, 4)
+    assert np.array_equal(merged.ids, whole.ids) and np.array_equal(merged.sims, whole.sims)
+    sims = queries.astype(np.float64) @ database.astype(np.float64).T
+    best = np.argsort(-sims, axis=1, kind="stable")[:, :4]
+    assert np.array_equal(whole.ids, best)
+    assert np.array_equal(whole.sims, np.take_along_axis(sims, best, axis=1).astype(np.float32))
+
+
 def test_merge_ranks_missing_neighbours_last():
     found = Neighbours(np.array([[0.5, -3e38]], dtype=np.float32), np.array([[4, -1]]))
     other = Neighbours(np.array([[0.7, 0.1]], dtype=np.float32), np.array([[9, 2]]))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from test_mining_support import KeyedEncoder
 
+from mlsimcse import faults
 from mlsimcse.cli import main
 from mlsimcse.errors import InputError
 from mlsimcse.mining import options
@@ -116,27 +117,14 @@ def test_split_into_embed_search_merge_jobs_equals_one_run(corpora, tmp_path):
     assert not (tmp_path / "x.tsv").exists()
 
 
-KILLING_DRIVER = """
-import argparse, os, signal, sys
+FAKE_MODEL_DRIVER = """
+import argparse, sys
 sys.path.insert(0, {tests!r})
 from test_mining_support import KeyedEncoder
 from mlsimcse.mining import cli, options, output
 
-class DyingEncoder(KeyedEncoder):
-    def encode(self, sentences, *args, **kwargs):
-        if {stage!r} == "encode" and len(self.encoded) >= 8:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return super().encode(sentences, *args, **kwargs)
-
-def dying_chunks(n_rows, chunk_size, _original=output.row_chunks):
-    for number, chunk in enumerate(_original(n_rows, chunk_size)):
-        if {stage!r} == "write" and number == 2:
-            os.kill(os.getpid(), signal.SIGKILL)
-        yield chunk
-
-output.row_chunks = dying_chunks
 output.WRITE_CHUNK = 5
-options.ModelSpec.load = lambda self: DyingEncoder()
+options.ModelSpec.load = lambda self: KeyedEncoder()
 parser = argparse.ArgumentParser()
 cli.register(parser.add_subparsers())
 args = parser.parse_args(sys.argv[1:])
@@ -144,16 +132,18 @@ sys.exit(args.func(args))
 """
 
 
-@pytest.mark.parametrize("stage", ["encode", "write"])
-def test_killed_mine_resumes_from_finished_shards_and_writes_the_same_output(corpora, tmp_path, stage):
+@pytest.mark.parametrize("stage,fault", [("encode", "after_shard_written:1"), ("write", "mid_pairs_write:10")])
+def test_killed_mine_resumes_from_finished_shards_and_writes_the_same_output(corpora, tmp_path, stage, fault):
+    """``mine`` on the fake encoder, SIGKILLed by a fault point: after two source shards, or after 10 of the pairs."""
     out, cache = tmp_path / "out" / "pairs.tsv", tmp_path / "cache"
     driver = tmp_path / "driver.py"
-    driver.write_text(KILLING_DRIVER.format(tests=str(REPO / "tests"), stage=stage))
+    driver.write_text(FAKE_MODEL_DRIVER.format(tests=str(REPO / "tests")))
     args = ["mine", "--src", str(corpora[0]), "--tgt", str(corpora[1]), "--out", str(out), "--cache-dir", str(cache),
             "--shard-rows", "4", "--batch-size", "1", "--greedy"]
     killed = subprocess.run([sys.executable, str(driver), *args], cwd=REPO, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+                            env={**os.environ, "PYTHONPATH": str(REPO), faults.ENV: fault}, timeout=600)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert f"fault point {fault} reached" in killed.stderr
     assert not out.exists()
     if stage == "write":
         assert len(list(out.parent.glob(".pairs.tsv.tmp-*"))) == 1  # the kill hit mid-write
@@ -165,6 +155,7 @@ def test_killed_mine_resumes_from_finished_shards_and_writes_the_same_output(cor
     rerun = mine_corpora(*corpora, out, encoder, scoring=ScoringOptions(greedy=True),
                          encoding=quiet(cache, shard_rows=4, batch_size=1))
     assert len(encoder.encoded) == (rerun.src_unique - 8 + rerun.tgt_unique if stage == "encode" else 0)
+    assert not list(out.parent.glob(".pairs.tsv.tmp-*"))  # the killed run's partial output is gone
     reference = tmp_path / "reference.tsv"
     mine_corpora(*corpora, reference, KeyedEncoder(), scoring=ScoringOptions(greedy=True),
                  encoding=quiet(tmp_path / "fresh", shard_rows=4))

@@ -1,4 +1,4 @@
-"""A real two-process training run: negatives gathered across processes, checkpoints, SIGKILL and resume.
+"""A real two-process training run: negatives gathered across processes, checkpoints, a crash and resume.
 
 ``accelerate launch --multi_gpu --num_processes 2`` with ``cpu: true`` in the config starts two gloo
 processes on a machine without GPUs (``--cpu --num_processes 2`` would start only one: Accelerate's CPU
@@ -9,22 +9,24 @@ against the other process's candidates too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
+from mlsimcse import faults
 from mlsimcse.config import load_config
 from mlsimcse.records import Example
 from mlsimcse.training import loop
-from process_support import free_port
+from mlsimcse.training.checkpoints import complete_checkpoints
+from process_support import launch_port
 
 REPO = Path(__file__).resolve().parents[1]
 PROCESSES, PER_PROCESS_BATCH, MAX_STEPS, SAVE_EVERY = 2, 4, 24, 6
@@ -55,53 +57,68 @@ def _config_file(tmp_path: Path, tiny_bert: Path) -> Path:
     return path
 
 
-def _launch(config: Path, out: Path, logs: Path, resume: bool) -> subprocess.Popen:
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-               "--num_processes", str(PROCESSES), "--num_machines", "1", "--mixed_precision", "no",
-               "--dynamo_backend", "no", "--main_process_port", str(free_port()),
-               "-m", "mlsimcse", "train", str(config), f"output_dir={out}"] + (["--resume"] if resume else [])
+def _train(config: Path, out: Path, logs: Path, resume: bool, fault: str | None = None) -> int:
+    """``accelerate launch`` two training processes and wait for them; the launcher's exit code."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "OMP_NUM_THREADS": "1", "HF_HOME": str(logs.parent / "hf-home")}  # no user accelerate config applies
-    with open(logs, "ab") as log:
-        return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+           "OMP_NUM_THREADS": "1", "HF_HOME": str(logs.parent / "hf-home"),  # no user accelerate config applies
+           faults.ENV: fault or ""}
+    with launch_port() as port, open(logs, "ab") as log:
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+                   "--num_processes", str(PROCESSES), "--num_machines", "1", "--mixed_precision", "no",
+                   "--dynamo_backend", "no", "--main_process_port", str(port),
+                   "-m", "mlsimcse", "train", str(config), f"output_dir={out}"] + (["--resume"] if resume else [])
+        launcher = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            return launcher.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            _kill_tree(launcher)
+            raise
+
+
+def _kill_tree(launcher: subprocess.Popen) -> None:
+    """SIGKILL the launcher and any worker still alive (torchrun puts them in sessions of their own)."""
+    processes = [psutil.Process(launcher.pid), *psutil.Process(launcher.pid).children(recursive=True)]
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGKILL)
+    psutil.wait_procs(processes, timeout=30)
+
+
+def _trainers_of(out: Path) -> list[psutil.Process]:
+    """Processes still training into ``out``."""
+    return [p for p in psutil.process_iter(["cmdline"]) if f"output_dir={out}" in (p.info["cmdline"] or [])]
 
 
 def _metrics(out: Path) -> list[dict]:
-    try:
-        lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    return [json.loads(line) for line in lines if line.endswith("}")]
-
-
-def _kill_tree_after_step(launcher: subprocess.Popen, out: Path, step: int, logs: Path) -> None:
-    """SIGKILL the launcher and both workers (torchrun puts them in sessions of their own)."""
-    deadline = time.monotonic() + 600
-    while not any(record["step"] >= step for record in _metrics(out)):
-        assert launcher.poll() is None, f"the run ended before step {step}:\n{logs.read_text()}"
-        assert time.monotonic() < deadline, "the run never reached the kill step"
-        time.sleep(0.005)
-    processes = [psutil.Process(launcher.pid), *psutil.Process(launcher.pid).children(recursive=True)]
-    for process in processes:
-        process.send_signal(signal.SIGKILL)
-    psutil.wait_procs(processes, timeout=30)
+    lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
 
 
 @pytest.mark.slow
 def test_two_processes_match_one_process_then_survive_a_kill(tmp_path, tiny_bert):
     config = _config_file(tmp_path, tiny_bert)
     out, logs = tmp_path / "two-processes", tmp_path / "launch.log"
-    _kill_tree_after_step(_launch(config, out, logs, resume=False), out, 2 * SAVE_EVERY + 2, logs)
+    checkpoint, kill_step = 2 * SAVE_EVERY, 2 * SAVE_EVERY + 2
+    # Rank 0 SIGKILLs itself right after logging step 14. Rank 1, left waiting for it in the next collective, must
+    # be torn down by the launcher, which then fails: the whole run is gone, as when its machine dies.
+    assert _train(config, out, logs, resume=False, fault=f"after_step:{kill_step}@0") != 0
+    assert f"fault point after_step:{kill_step} reached" in logs.read_text()
+    assert not _trainers_of(out), "a worker outlived the launcher"
     before_kill = {record["step"]: record["loss"] for record in _metrics(out)}
-    assert _launch(config, out, logs, resume=True).wait(timeout=600) == 0, logs.read_text()
+    assert sorted(before_kill) == list(range(1, kill_step + 1))
+    assert [p.name for p in complete_checkpoints(out / loop.CHECKPOINTS)] == [
+        f"step-{SAVE_EVERY:08d}", f"step-{checkpoint:08d}"]
 
-    checkpoint = out / loop.CHECKPOINTS / f"step-{MAX_STEPS:08d}"
-    assert {p.name for p in checkpoint.glob("random_states_*.pkl")} == {"random_states_0.pkl", "random_states_1.pkl"}
-    assert f"resumed from {out / loop.CHECKPOINTS / f'step-{2 * SAVE_EVERY:08d}'}" in logs.read_text()
+    assert _train(config, out, logs, resume=True) == 0, logs.read_text()
+    final = out / loop.CHECKPOINTS / f"step-{MAX_STEPS:08d}"
+    assert {p.name for p in final.glob("random_states_*.pkl")} == {"random_states_0.pkl", "random_states_1.pkl"}
+    assert f"resumed from {out / loop.CHECKPOINTS / f'step-{checkpoint:08d}'}" in logs.read_text()
     records = _metrics(out)
-    assert records[-1]["step"] == MAX_STEPS and (out / "model" / "model.safetensors").is_file()
-    replayed = [r for r in records[len(before_kill):] if r["step"] in before_kill]
-    assert replayed, "the resumed run repeated no step"
+    resumed = records[-(MAX_STEPS - checkpoint):]  # the resumed run's lines come last, one per step it trained
+    assert [r["step"] for r in resumed] == list(range(checkpoint + 1, MAX_STEPS + 1))
+    assert (out / "model" / "model.safetensors").is_file()
+    replayed = [r for r in resumed if r["step"] in before_kill]
+    assert [r["step"] for r in replayed] == [checkpoint + 1, kill_step]
     for record in replayed:  # steps after the checkpoint, run again from it, give the same losses
         assert record["loss"] == pytest.approx(before_kill[record["step"]], rel=1e-6)
 

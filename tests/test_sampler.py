@@ -187,7 +187,7 @@ def test_mixture_config_from_yaml_dict_rejects_unknown_keys():
     config = MixtureConfig.from_dict({"sources": ["a.jsonl", {"path": "b", "weight": 2, "streaming": True}]})
     assert config.sources == [SourceSpec("a.jsonl"), SourceSpec("b", weight=2, streaming=True)]
     assert config.language_alpha == 0.5
-    with pytest.raises(InputError, match=r"unknown key\(s\) \['wieght'\]"):
+    with pytest.raises(InputError, match=r"data.sources\[0\].wieght is an unknown key"):
         MixtureConfig.from_dict({"sources": [{"path": "a", "wieght": 2}]})
     with pytest.raises(InputError, match="language_alpha must be in"):
         MixtureConfig.from_dict({"sources": ["a"], "language_alpha": 2})

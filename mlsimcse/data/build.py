@@ -17,7 +17,7 @@ from mlsimcse.data.dataset_files import FORMATS, MANIFEST, write_arrow
 from mlsimcse.data.pipeline import RecipeRun
 from mlsimcse.data.recipe import load_recipe
 from mlsimcse.errors import InputError
-from mlsimcse.io_utils import atomic_path, sha256_file, write_json
+from mlsimcse.io_utils import atomic_path, check_output_path, refuse_overwriting_inputs, sha256_file, write_json
 from mlsimcse.records import Example, read_examples_jsonl
 
 _PARTS = ".parts"
@@ -38,7 +38,9 @@ def build_dataset(
         raise InputError(f"unknown format {fmt!r}; expected one of {sorted(FORMATS)}")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
         raise InputError("output exists and is not empty; pass --overwrite to replace it", path=out_dir)
-    run = RecipeRun(load_recipe(recipe_path), data_root, form)
+    recipe = load_recipe(recipe_path)
+    run = RecipeRun(recipe, data_root, form)
+    check_output_path(out_dir, inputs=[*recipe.files, run.data_root], is_dir=True)
     with atomic_path(out_dir, is_dir=True) as tmp:
         parts = _write_parts(run.examples(), tmp / _PARTS)
         examples_path = tmp / FORMATS[fmt]
@@ -47,6 +49,10 @@ def build_dataset(
         else:
             rows = write_arrow(examples_path, _read_parts(parts))
         shutil.rmtree(tmp / _PARTS)
+        # the files actually read, which may lie in the output folder that is about to be replaced
+        read = [name for report in run.reports for name in report.inputs]
+        read += list(run.eval_sentences.files_sha256) if run.eval_sentences is not None else []
+        refuse_overwriting_inputs([out_dir], [run.data_root / name for name in read])
         manifest = dict(run.manifest)
         manifest["output"] = {"format": fmt, "file": examples_path.name, "rows": rows,
                               "sha256": sha256_file(examples_path)}

@@ -1,15 +1,23 @@
 """The training config's ``data:`` section: which example sources feed training and how they mix.
 
 The trainer embeds :class:`MixtureConfig` in its own config, so it must load from plain YAML dicts with
-clear errors for typos (an unknown key silently ignored would train on the wrong data).
+clear errors for typos (an unknown key silently ignored would train on the wrong data). Types and ranges are
+checked by :mod:`mlsimcse.schema` from the fields below, as for the rest of the config.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 from mlsimcse.errors import InputError
+from mlsimcse.prompts import check_column_prompts
+from mlsimcse.records import OBJECTIVES, SHAPE_COLUMNS
+from mlsimcse.schema import FieldError, build, check_fields, setting
+
+ALL_COLUMNS = tuple(dict.fromkeys(name for names in SHAPE_COLUMNS.values() for name in names))
+"""Column names a source's per-column ``prompt`` may use (each objective's, see :data:`SHAPE_COLUMNS`)."""
 
 DEFAULT_LANGUAGE_ALPHA = 0.5
 """Temperature exponent for p(lang) ∝ n_lang ** alpha.
@@ -23,64 +31,83 @@ imbalance on a log scale without repeating small languages dozens of times per e
 
 @dataclass
 class SourceSpec:
-    """One entry of ``data.sources``: where examples come from and how much of the mix they get."""
+    """One entry of ``data.sources``: where examples come from and how much of the mix they get.
 
-    path: str
-    weight: float = 1.0
+    Examples come from ``path`` (a recipe, built folder or JSONL/Arrow file) or from ``dataset`` (a Hugging Face
+    dataset with sentence-transformers' columns: a name given to ``train(datasets=...)``, a ``save_to_disk``
+    folder or a Hub name; ``columns``, ``split`` and ``subset`` apply to it; :mod:`mlsimcse.data.hf_dataset_source`).
+    """
+
+    SHORTHAND: ClassVar[str] = "path"  # a bare string in data.sources is the path
+
+    path: str | None = None
+    weight: float = setting(1.0, gt=0)
     name: str | None = None
     streaming: bool = False
-    objective: str | None = None  # train these texts under another objective, e.g. parallel pairs as distill
+    # train these texts under another objective, e.g. parallel pairs as distill
+    objective: str | None = setting(None, choices=OBJECTIVES)
+    prompt: str | dict[str, str | None] | None = None  # put before every text, or {column: text} (prompts.py)
+    dataset: str | None = None  # a datasets Dataset: name passed to train(datasets=...), save_to_disk folder or Hub
+    columns: dict[str, str] | None = None  # dataset only: sentence-transformers role -> the dataset's column
+    split: str | None = None  # dataset only: which split of a dataset dict (default: the only one, else train)
+    subset: str | None = None  # dataset only: the Hub dataset's config
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if (self.path is None) == (self.dataset is None):
+            raise InputError(f"data.sources entry {self.name or self.path or self.dataset!r} needs exactly one of "
+                             "'path' (recipe, built folder, JSONL) or 'dataset' (a datasets Dataset)")
+        if self.dataset is None and (self.columns, self.split, self.subset) != (None, None, None):
+            raise InputError(f"data.sources[{self.label!r}]: columns, split and subset apply to 'dataset' sources")
+        if self.columns is not None and not isinstance(self.columns, dict):
+            raise InputError(f"data.sources[{self.label!r}].columns must map roles to column names, e.g. "
+                             "{anchor: premise, positive: hypothesis}")
 
     @property
     def label(self) -> str:
         """The name batches and sampler state use for this source."""
-        return self.name or self.path
+        return self.name or self.path or self.dataset
 
 
 @dataclass
 class MixtureConfig:
     """Sources and the batch-composition policy of one training run."""
 
-    sources: list[SourceSpec] = field(default_factory=list)
-    language_alpha: float = DEFAULT_LANGUAGE_ALPHA
+    sources: list[SourceSpec] = setting(factory=list)
+    language_alpha: float = setting(DEFAULT_LANGUAGE_ALPHA, ge=0.0, le=1.0)
     language_homogeneous: bool = False
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if not self.sources:
-            raise InputError("data.sources is empty: name at least one dataset, JSONL file or recipe")
+            raise FieldError(("sources",), "is empty: name at least one dataset, JSONL file or recipe")
         labels = [spec.label for spec in self.sources]
-        repeated = sorted({label for label in labels if labels.count(label) > 1})
-        if repeated:
-            raise InputError(f"data.sources names {repeated} more than once; give each entry a distinct name")
+        for index, label in enumerate(labels):
+            if label in labels[:index]:
+                raise FieldError(("sources", index), f"names {label!r} again (more than once in data.sources); "
+                                                     "give each entry a distinct name")
         for spec in self.sources:
-            if not spec.weight > 0:
-                raise InputError(f"data.sources[{spec.label!r}].weight must be > 0, got {spec.weight}")
-        if not 0.0 <= self.language_alpha <= 1.0:
-            raise InputError(f"data.language_alpha must be in [0, 1], got {self.language_alpha}")
+            check_column_prompts(spec.prompt, ALL_COLUMNS, f"data.sources[{spec.label!r}]")
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "MixtureConfig":
-        """Build from a YAML mapping; a source may be a bare path string."""
-        if not isinstance(raw, dict):
-            raise InputError(f"data: expected a mapping, got {type(raw).__name__}")
-        _reject_unknown_keys(raw, cls, "data")
-        sources_raw = raw.get("sources")
-        if not isinstance(sources_raw, list):
-            raise InputError("data.sources must be a list of paths or {path, weight, name, streaming} mappings")
-        sources = []
-        for index, entry in enumerate(sources_raw):
-            if isinstance(entry, str):
-                entry = {"path": entry}
-            if not isinstance(entry, dict) or "path" not in entry:
-                raise InputError(f"data.sources[{index}] needs a 'path'")
-            _reject_unknown_keys(entry, SourceSpec, f"data.sources[{index}]")
-            sources.append(SourceSpec(**entry))
-        options = {key: value for key, value in raw.items() if key != "sources"}
-        return cls(sources=sources, **options)
+        """Build from a YAML mapping (the config's ``data:`` section); a source may be a bare path string."""
+        return build(cls, raw, ("data",))
 
+    def check_files(self) -> None:
+        """Every source path exists and every recipe parses (its YAML only: no corpus is read).
 
-def _reject_unknown_keys(raw: dict[str, Any], schema: type, where: str) -> None:
-    known = {f.name for f in fields(schema)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise InputError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(known)}")
+        The trainer calls this before it loads a model, so a misspelt path or a bad recipe fails in a second.
+        """
+        from mlsimcse.data.recipe import load_recipe
+        from mlsimcse.data.sources import RECIPE_SUFFIXES
+
+        for index, spec in enumerate(self.sources):
+            if spec.path is None:
+                continue
+            path = Path(spec.path)
+            if not path.exists():
+                raise FieldError(("sources", index, "path"), f"names {spec.path}, which does not exist")
+            if path.suffix in RECIPE_SUFFIXES and path.is_file():
+                load_recipe(path)
+

@@ -5,7 +5,8 @@ used offline) and may have a Hugging Face Hub form (dataset name, config, split,
 same examples, so one recipe serves an offline laptop and a cluster with Hub access. Recipes compose:
 ``include`` pulls in other recipes' sources and ``languages`` restricts all of them, so "STS-B parallel,
 German only" is a three-line recipe. Unknown keys are errors, because a typo would otherwise silently
-change the training data.
+change the training data; so is a ``languages`` code that none of the recipe's sources offers (``[de, xx]``
+would otherwise train on German alone without a word).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlsimcse.errors import InputError
 from mlsimcse.records import SHAPE_COLUMNS
+from mlsimcse.schema import FieldError, coerce
+from mlsimcse.yaml_marks import KeyPath, line_of, read_yaml_mapping
 
 KINDS = {"aligned_text": ("unsup", "parallel"), "nli": ("sup",)}
 """Source kind -> the shapes it can yield."""
@@ -129,7 +130,7 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Recipe:
     resolved = path.resolve()
     if resolved in seen:
         raise InputError("recipe includes itself", path=path)
-    raw = _read_yaml(path)
+    raw, lines = read_yaml_mapping(path, "recipe")
     _reject_unknown(raw, {"name", "description", "include", "sources", "languages", "seed", "decontaminate"}, path)
     sources: list[SourceRecipe] = []
     files = [path]
@@ -141,6 +142,7 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Recipe:
         sources.append(_source_from_dict(entry, f"sources[{index}]", path))
     if "languages" in raw:
         keep = _string_list(raw["languages"], "languages", path)
+        _check_offered(keep, sources, path, lines)
         sources = [s for s in (_restrict(source, keep) for source in sources) if s is not None]
     if not sources:
         raise InputError("the recipe has no sources (after applying 'languages')", path=path)
@@ -152,29 +154,27 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Recipe:
         name=str(raw.get("name") or path.stem),
         description=str(raw.get("description", "")),
         sources=sources,
-        seed=int(raw.get("seed", 0)),
-        decontaminate=bool(raw.get("decontaminate", True)),
+        seed=_typed(raw, "seed", int, 0, path, lines),
+        decontaminate=_typed(raw, "decontaminate", bool, True, path, lines),
         path=path,
         files=tuple(files),
     )
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _check_offered(keep: list[str], sources: list[SourceRecipe], path: Path, lines: dict[KeyPath, int]) -> None:
+    """Every code in the recipe's ``languages`` must be one that some source (its own or included) has."""
+    offered = sorted({lang for source in sources for lang in source.languages})
+    for index, lang in enumerate(keep):
+        if lang not in offered:
+            raise InputError(f"languages: no source of this recipe offers {lang!r}; they offer "
+                             f"{', '.join(offered) or 'none'}", path=path, line=line_of(lines, ("languages", index)))
+
+
+def _typed(raw: dict[str, Any], key: str, hint: type, default: Any, path: Path, lines: dict[KeyPath, int]) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("recipe not found", path=path) from None
-    except UnicodeDecodeError as err:
-        raise InputError(f"recipe is not UTF-8 ({err.reason})", path=path) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise InputError(f"not valid YAML ({getattr(err, 'problem', err)})", path=path,
-                         line=None if mark is None else mark.line + 1) from None
-    if not isinstance(raw, dict):
-        raise InputError("a recipe must be a YAML mapping", path=path)
-    return raw
+        return coerce(hint, raw.get(key, default), (key,))
+    except FieldError as err:
+        raise InputError(str(err), path=path, line=line_of(lines, err.key)) from None
 
 
 def _source_from_dict(raw: Any, where: str, path: Path) -> SourceRecipe:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from mlsimcse.data.buckets import Bucket
 from mlsimcse.data.mixture import MixtureConfig, SourceSpec
 from mlsimcse.data.sources import open_source
 from mlsimcse.errors import InputError
+from mlsimcse.prompts import prompted_examples
 from mlsimcse.records import Example
 
 STATE_FORMAT = 1
@@ -47,6 +48,7 @@ class _SourcePlan:
     label: str
     objectives: list[_ObjectivePlan]
     objective_probs: np.ndarray
+    prompt: str | dict[str, str] | None = None  # the source's prompt, put before its texts as batches leave
 
 
 class MixtureBatchSampler:
@@ -55,7 +57,10 @@ class MixtureBatchSampler:
     Each batch comes from one source (drawn ∝ its weight) and one objective of it (∝ its rows); its
     examples' languages are drawn with temperature ``config.language_alpha`` (or one language for the
     whole batch when ``config.language_homogeneous``). ``batch_size`` is the global batch, so its
-    guarantees hold before the trainer slices it across processes.
+    guarantees hold before the trainer slices it across processes. A source's ``prompt`` goes before its texts
+    as the batch leaves (after the duplicate checks), so the plain step, GradCache and the distillation teacher
+    all read the texts exactly as the encoder does. ``datasets`` maps names to the ``datasets`` objects that
+    ``dataset:`` sources name (``train(config, datasets=...)``); a name no source uses is an error.
     """
 
     def __init__(
@@ -66,15 +71,20 @@ class MixtureBatchSampler:
         data_root: str | Path | None = None,
         *,
         stream_chunk_rows: int = DEFAULT_STREAM_CHUNK_ROWS,
+        datasets: Mapping[str, Any] | None = None,
     ):
         if batch_size < 1:
             raise InputError(f"batch size must be at least 1, got {batch_size}")
+        unused = sorted(set(datasets or {}) - {spec.dataset for spec in config.sources})
+        if unused:
+            raise InputError(f"datasets {unused} were given, but no data.sources entry names them (dataset: NAME)")
         self.config = config
         self.batch_size = batch_size
         self.seed = seed
         self._batches_drawn = 0
         self._streams: dict[str, BucketStream] = {}
-        self._plans = [self._plan_source(spec, open_source(spec, data_root), stream_chunk_rows) for spec in config.sources]
+        self._plans = [self._plan_source(spec, open_source(spec, data_root, datasets), stream_chunk_rows)
+                       for spec in config.sources]
         weights = np.array([spec.weight for spec in config.sources], dtype=np.float64)
         self._source_probs = weights / weights.sum()
 
@@ -100,7 +110,7 @@ class MixtureBatchSampler:
             probs = temperature_probabilities([b.rows for b in group], self.config.language_alpha)
             objectives.append(_ObjectivePlan(objective, streams, probs, sum(b.rows for b in group)))
         rows = [plan.rows for plan in objectives]
-        return _SourcePlan(spec.label, objectives, np.asarray(rows, dtype=np.float64) / sum(rows))
+        return _SourcePlan(spec.label, objectives, np.asarray(rows, dtype=np.float64) / sum(rows), spec.prompt)
 
     def _check_fillable(self, label: str, objective: str, group: list[Bucket]) -> None:
         if self.config.language_homogeneous:
@@ -133,7 +143,7 @@ class MixtureBatchSampler:
         guard = BatchGuard()
         batch = [plan.streams[slot].take(guard) for slot in slots]
         self._batches_drawn += 1
-        return batch
+        return prompted_examples(batch, source.prompt)
 
     @property
     def batches_drawn(self) -> int:

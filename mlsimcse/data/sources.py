@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from mlsimcse.data.buckets import Bucket, buckets_from_examples, index_jsonl
 from mlsimcse.data.dataset_files import examples_file, read_arrow
+from mlsimcse.data.hf_dataset_source import open_dataset_source
 from mlsimcse.data.mixture import SourceSpec
 from mlsimcse.data.pipeline import load_recipe_examples
 from mlsimcse.errors import InputError
@@ -20,8 +21,14 @@ from mlsimcse.records import Example, read_examples_jsonl
 RECIPE_SUFFIXES = (".yaml", ".yml")
 
 
-def open_source(spec: SourceSpec, data_root: str | Path | None = None) -> list[Bucket]:
-    """The buckets of one training source; streaming sources are indexed, others loaded into memory."""
+def open_source(spec: SourceSpec, data_root: str | Path | None = None,
+                datasets: Mapping[str, Any] | None = None) -> list[Bucket]:
+    """The buckets of one training source; streaming sources are indexed, others loaded into memory.
+
+    ``datasets`` holds the in-memory ``datasets`` objects a ``dataset:`` source may name.
+    """
+    if spec.dataset is not None:
+        return open_dataset_source(spec, datasets or {})
     path = Path(spec.path)
     if not path.exists():
         raise InputError("data source not found", path=path)

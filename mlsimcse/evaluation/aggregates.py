@@ -76,6 +76,9 @@ def average_results(results: Sequence[TaskResult], members: Sequence[str], *, na
     main_metrics = {result.main_metric for result in chosen}
     if len(main_metrics) != 1:
         raise InputError(f"cannot average {title!r}: members have different main metrics {sorted(main_metrics)}")
+    evaluators = {result.evaluator for result in chosen}
+    if len(evaluators) != 1:
+        raise InputError(f"cannot average {title!r}: members were scored by different evaluators {sorted(evaluators)}")
     shared_keys = [key for key in chosen[0].scores if all(key in result.scores for result in chosen)]
     scores = {key: sum(result.scores[key] for result in chosen) / len(chosen) for key in shared_keys}
     listing = "".join(f"{result.task} {result.data_sha256}\n" for result in chosen)
@@ -87,4 +90,5 @@ def average_results(results: Sequence[TaskResult], members: Sequence[str], *, na
         details={"title": title, "members": {result.task: result.main_score for result in chosen}},
         data_sha256=hashlib.sha256(listing.encode("utf-8")).hexdigest(),
         main_metric=main_metrics.pop(),
+        evaluator=evaluators.pop(),
     )

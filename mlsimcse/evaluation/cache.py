@@ -12,6 +12,8 @@ from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 
+from mlsimcse.prompts import encoder_prompt
+
 
 class SentenceEncoderLike(Protocol):
     """What evaluation needs from a model: mlsimcse's SentenceEncoder and SentenceTransformer both fit."""
@@ -25,6 +27,8 @@ class EmbeddingCache:
 
     Call :meth:`prefetch` with all the sentences a run will need so they go to the encoder in one call
     (one progress bar, full batches), then :meth:`embed` per task. Only :meth:`embed` counts references.
+    ``prompt`` / ``prompt_name`` choose the prompt as ``encode`` does (default: the model's own); the text
+    applied is :attr:`prompt`, fixed for the cache's life since every cached vector was encoded with it.
     """
 
     def __init__(
@@ -34,11 +38,16 @@ class EmbeddingCache:
         batch_size: int = 64,
         show_progress_bar: bool | None = None,
         encode_kwargs: dict[str, Any] | None = None,
+        prompt: str | None = None,
+        prompt_name: str | None = None,
     ):
         self.encoder = encoder
         self.batch_size = batch_size
         self.show_progress_bar = show_progress_bar
         self.encode_kwargs = dict(encode_kwargs or {})
+        self.prompt = encoder_prompt(encoder, prompt_name, prompt)
+        if self.prompt or hasattr(encoder, "default_prompt_name"):  # pass it resolved: exactly what is recorded
+            self.encode_kwargs["prompt"] = self.prompt
         self.sentences_referenced = 0
         self.sentences_encoded = 0
         self._row_of: dict[str, int] = {}

@@ -12,8 +12,11 @@ from mlsimcse.evaluation.cache import EmbeddingCache
 from mlsimcse.evaluation import registry
 from mlsimcse.evaluation.report import ModelRun, format_table, results_document
 from mlsimcse.evaluation.runner import load_tasks, score_loaded
-from mlsimcse.io_utils import write_json
+from mlsimcse.cli_types import positive_int
+from mlsimcse.io_utils import check_output_path, write_json
+from mlsimcse.paths import data_root
 from mlsimcse.pooling import POOLINGS
+from mlsimcse.precision import PRECISION_HELP, PRECISIONS, resolve_precision
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,9 +58,12 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output", type=Path, default=Path("eval_results.json"), help="JSON results file (default: %(default)s)"
     )
-    parser.add_argument("--batch-size", type=int, default=64, help="sentences per encoder batch (default: %(default)s)")
     parser.add_argument(
-        "--max-length", type=int, default=None, help="truncate sentences to this many tokens (default: the model's)"
+        "--batch-size", type=positive_int, default=64, help="sentences per encoder batch (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-length", type=positive_int, default=None,
+        help="truncate sentences to this many tokens (default: the model's)",
     )
     parser.add_argument(
         "--dtype",
@@ -65,10 +71,21 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
         default="float32",
         help="precision the encoder runs in; bfloat16 uses autocast (default: %(default)s)",
     )
+    parser.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
     parser.add_argument(
         "--pooling", choices=POOLINGS, default=None, help="override the model's pooling (default: as saved)"
     )
     parser.add_argument("--device", default=None, help="torch device to encode on, e.g. cuda (default: cpu)")
+    prompting = parser.add_mutually_exclusive_group()
+    prompting.add_argument(
+        "--prompt", default=None, metavar="TEXT",
+        help="text put before every sentence, e.g. 'query: ' for e5 models; '' for none (default: the model's "
+        "default prompt, if its config_sentence_transformers.json names one)",
+    )
+    prompting.add_argument(
+        "--prompt-name", default=None, metavar="NAME",
+        help="the model's prompt of this name (config_sentence_transformers.json), e.g. query",
+    )
     parser.set_defaults(func=run_eval)
 
 
@@ -106,10 +123,16 @@ def _register_make_bucc(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from mlsimcse.encoder import SentenceEncoder
+    from mlsimcse.devices import resolve_device
+    from mlsimcse.encoder import SentenceEncoder, resolve_dtype
 
+    check_output_path(args.output, inputs=args.models)
+    if args.device:
+        resolve_device(args.device)
     requested = [args.suite] if args.suite else args.tasks
+    precision = resolve_precision(args.precision, resolve_dtype(args.dtype), resolve_device(args.device or "cpu"))
     loaded = load_tasks(registry.resolve_tasks(requested), show_progress_bar=True)
+    check_output_path(args.output, inputs=[*args.models, *_data_files(loaded)])
     runs = []
     for model in args.models:
         encoder = SentenceEncoder.from_pretrained(model, pooling=args.pooling, max_length=args.max_length)
@@ -117,21 +140,30 @@ def run_eval(args: argparse.Namespace) -> int:
             encoder,
             batch_size=args.batch_size,
             show_progress_bar=True,
-            encode_kwargs={"dtype": args.dtype, "device": args.device},
+            encode_kwargs={"dtype": args.dtype, "device": args.device, "precision": precision},
+            prompt=args.prompt,
+            prompt_name=args.prompt_name,
         )
         started = time.perf_counter()
         results = score_loaded(loaded, cache, show_progress_bar=True)
-        runs.append(ModelRun(model, results, time.perf_counter() - started, cache.stats()))
+        runs.append(ModelRun(model, results, time.perf_counter() - started, cache.stats(), precision))
     print(format_table(runs))
     for run in runs:
         stats = run.cache_stats
         print(
             f"{run.model}: {run.seconds:.1f} s; {stats['sentences_encoded']} sentences encoded for "
-            f"{stats['sentences_referenced']} referenced"
+            f"{stats['sentences_referenced']} referenced; prompt {run.results[0].prompt!r}; precision {run.precision}"
         )
     write_json(args.output, results_document(runs, requested))
     print(f"results written to {args.output}")
     return 0
+
+
+def _data_files(loaded) -> list[Path]:
+    """The files the loaded tasks read, so --output cannot replace one; their origins list them as
+    ``display_name`` does: relative to the data root when under it, else absolute."""
+    names = {name for item in loaded for name, _ in item.data.origin.files}
+    return [Path(name) if Path(name).is_absolute() else data_root() / name for name in sorted(names)]
 
 
 def run_make_bucc(args: argparse.Namespace) -> int:

@@ -14,12 +14,14 @@ from mlsimcse.evaluation.results import TaskResult
 
 @dataclass(frozen=True)
 class ModelRun:
-    """One model's results, with how long scoring took and what the embedding cache saved."""
+    """One model's results, with how long scoring took, what the embedding cache saved and the precision the
+    encoder ran in (``fp32``, ``bf16`` or ``int8``: mlsimcse.precision)."""
 
     model: str
     results: list[TaskResult]
     seconds: float
     cache_stats: dict[str, int]
+    precision: str = "fp32"
 
 
 def format_table(runs: Sequence[ModelRun]) -> str:
@@ -51,6 +53,7 @@ def results_document(runs: Sequence[ModelRun], requested: Sequence[str]) -> dict
             {
                 "model": run.model,
                 "seconds": round(run.seconds, 3),
+                "precision": run.precision,
                 "embedding_cache": run.cache_stats,
                 "results": [result.to_dict() for result in run.results],
             }

@@ -16,6 +16,7 @@ from mlsimcse.evaluation.cache import EmbeddingCache, SentenceEncoderLike
 from mlsimcse.evaluation.registry import resolve_tasks
 from mlsimcse.evaluation.results import TaskResult
 from mlsimcse.evaluation.tasks.base import Embed, Task, TaskData
+from mlsimcse.prompts import encoder_prompt
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,10 @@ def score_loaded(
         _task_result(item, cache.embed)
         for item in tqdm(loaded, desc="score", unit="task", disable=_tqdm_disable(show_progress_bar))
     ]
-    return results + aggregate_results(results)
+    results += aggregate_results(results)
+    for result in results:
+        result.prompt = cache.prompt
+    return results
 
 
 def evaluate_tasks(
@@ -54,18 +58,24 @@ def evaluate_tasks(
     cache: EmbeddingCache | None = None,
     show_progress_bar: bool | None = None,
     encode_kwargs: dict[str, Any] | None = None,
+    prompt: str | None = None,
+    prompt_name: str | None = None,
 ) -> list[TaskResult]:
     """Evaluate ``encoder`` on task names or a suite name; one result per task, then the averages they complete.
 
     ``cache`` lets several calls for the same encoder share embeddings; by default each call starts afresh
-    (what the trainer wants: the model changes between calls).
+    (what the trainer wants: the model changes between calls). ``prompt`` / ``prompt_name`` as in ``encode``
+    (default: the model's own prompt, if it has a default); each result records the prompt applied.
     """
     if cache is None:
         cache = EmbeddingCache(
-            encoder, batch_size=batch_size, show_progress_bar=show_progress_bar, encode_kwargs=encode_kwargs
+            encoder, batch_size=batch_size, show_progress_bar=show_progress_bar, encode_kwargs=encode_kwargs,
+            prompt=prompt, prompt_name=prompt_name,
         )
     elif cache.encoder is not encoder:
         raise ValueError("the embedding cache was built for a different encoder")
+    elif (prompt, prompt_name) != (None, None) and encoder_prompt(encoder, prompt_name, prompt) != cache.prompt:
+        raise ValueError("the embedding cache holds vectors encoded with another prompt")
     loaded = load_tasks(resolve_tasks(tasks), show_progress_bar=show_progress_bar)
     return score_loaded(loaded, cache, show_progress_bar=show_progress_bar)
 

@@ -8,9 +8,12 @@ the whole target side, merge the parts and write the pairs.
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
+from mlsimcse.cli_types import positive_int
 from mlsimcse.errors import InputError
+from mlsimcse.io_utils import check_output_path
 from mlsimcse.mining.corpus import FORMATS
 from mlsimcse.mining.knn import BACKENDS, INDEXES, SearchConfig
 from mlsimcse.mining.margin import MARGINS, MODES
@@ -18,6 +21,7 @@ from mlsimcse.mining.output import EMITS
 from mlsimcse.mining.parts import Part
 from mlsimcse.paths import default_base_model
 from mlsimcse.pooling import POOLINGS
+from mlsimcse.precision import PRECISION_HELP, PRECISIONS
 
 SPLIT_EPILOG = ("For corpora that outgrow one machine run, with any job scheduler: "
                 "`mlsimcse mine-embed --input SRC TGT --part i/N` (N jobs), then "
@@ -53,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_encoding(mine)
     _add_search(mine)
     _add_scoring(mine)
+    _add_engine(mine)
     mine.set_defaults(func=run_mine)
 
     embed = subparsers.add_parser(
@@ -76,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_corpus_pair(search)
     search.add_argument("--part", type=_part, required=True, help="this job's source part, 0-based i/N")
     search.add_argument("--out", required=True, type=Path, help="neighbour file to write (.npz)")
-    search.add_argument("--k", type=int, default=4, help="neighbours per sentence (default 4)")
+    search.add_argument("--k", type=positive_int, default=4, help="neighbours per sentence (default 4)")
     _add_model(search)
     _add_encoding(search)
     _add_search(search)
@@ -107,7 +112,7 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
                             "(default: the shared all-MiniLM-L6-v2)")
     group.add_argument("--pooling", default=None, choices=POOLINGS,
                        help="override the model's pooling")
-    group.add_argument("--max-length", type=int, default=None, help="truncate sentences at this many tokens")
+    group.add_argument("--max-length", type=positive_int, default=None, help="truncate sentences at this many tokens")
 
 
 def _add_encoding(parser: argparse.ArgumentParser) -> None:
@@ -115,13 +120,14 @@ def _add_encoding(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cache-dir", type=Path, default=None,
                        help="embedding cache root (default: $MLSIMCSE_CACHE_DIR/embeddings or "
                             "~/.cache/mlsimcse/embeddings); reused when model and file are unchanged")
-    group.add_argument("--batch-size", type=int, default=64, help="sentences per forward pass (default 64)")
-    group.add_argument("--shard-rows", type=int, default=32768,
+    group.add_argument("--batch-size", type=positive_int, default=64, help="sentences per forward pass (default 64)")
+    group.add_argument("--shard-rows", type=positive_int, default=32768,
                        help="unique sentences per cache shard: the work an interruption can lose (default 32768)")
     group.add_argument("--device", default=None,
                        help="device for encoding and torch search, e.g. cuda:0 (default: GPU when present)")
     group.add_argument("--encode-dtype", default=None, choices=("float32", "bfloat16", "float16"),
                        help="encoder compute precision (default float32; part of the cache key)")
+    group.add_argument("--precision", default=None, choices=PRECISIONS, help=PRECISION_HELP + "; part of the cache key")
 
 
 def _add_search(parser: argparse.ArgumentParser) -> None:
@@ -131,19 +137,33 @@ def _add_search(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--index", default="flat", choices=INDEXES,
                        help="faiss index: flat (exact, default); for large corpora ivf, ivfpq (IVF over 4-bit "
                             "PQ codes with exact re-ranking: fastest) or hnsw (approximate)")
-    group.add_argument("--chunk-size", type=int, default=8192,
+    group.add_argument("--chunk-size", type=positive_int, default=8192,
                        help="rows searched at once; bounds memory beyond the index (default 8192)")
-    group.add_argument("--nlist", type=int, default=None, help="IVF lists (default about 4*sqrt(target size))")
-    group.add_argument("--nprobe", type=int, default=16, help="IVF lists visited per query (default 16)")
-    group.add_argument("--refine-factor", type=int, default=32,
+    group.add_argument("--nlist", type=positive_int, default=None, help="IVF lists (default about 4*sqrt(target size))")
+    group.add_argument("--nprobe", type=positive_int, default=16, help="IVF lists visited per query (default 16)")
+    group.add_argument("--refine-factor", type=positive_int, default=32,
                        help="ivfpq: candidates re-ranked exactly per neighbour wanted (default 32)")
-    group.add_argument("--hnsw-m", type=int, default=32, help="HNSW links per node (default 32)")
-    group.add_argument("--ef-search", type=int, default=128, help="HNSW search breadth (default 128)")
+    group.add_argument("--hnsw-m", type=positive_int, default=32, help="HNSW links per node (default 32)")
+    group.add_argument("--ef-search", type=positive_int, default=128, help="HNSW search breadth (default 128)")
+
+
+def _add_engine(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("engine (corpora that outgrow one machine)")
+    group.add_argument("--engine", default="local", choices=("local", "ray"),
+                       help="local: everything in this process (default); ray: the embed, search and merge "
+                            "stages as Ray actors and tasks over the shared --cache-dir (pip install -e \".[ray]\")")
+    group.add_argument("--ray-address", default=None,
+                       help="ray: cluster to join (auto, or ray://head:10001); default: start a local one")
+    group.add_argument("--num-workers", type=int, default=2,
+                       help="ray: embedding actors (one model copy each) and search parts (default 2)")
+    group.add_argument("--cpus-per-worker", type=float, default=1.0, help="ray: CPUs per worker (default 1)")
+    group.add_argument("--gpus-per-worker", type=float, default=0.0,
+                       help="ray: GPUs per worker, 1 on a GPU cluster (default 0)")
 
 
 def _add_scoring(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("scoring and output")
-    group.add_argument("--k", type=int, default=4, help="neighbours averaged by the margin (default 4)")
+    group.add_argument("--k", type=positive_int, default=4, help="neighbours averaged by the margin (default 4)")
     group.add_argument("--margin", default="ratio", choices=MARGINS,
                        help="ratio: cos / mean kNN similarity (default); distance: cos - mean; absolute: cos")
     group.add_argument("--mode", default="max", choices=MODES,
@@ -162,8 +182,16 @@ def _add_scoring(parser: argparse.ArgumentParser) -> None:
 def run_mine(args: argparse.Namespace) -> int:
     from mlsimcse.mining.pipeline import mine_corpora
 
-    summary = mine_corpora(args.src, args.tgt, args.out, _model(args), scoring=_scoring(args),
-                           search=_search(args), encoding=_encoding(args), file_format=args.format)
+    check_output_path(args.out, inputs=[args.src, args.tgt, args.model])
+    engine = mine_corpora
+    if args.engine == "ray":
+        from mlsimcse.mining.ray_engine import RayOptions, mine_on_ray
+
+        cluster = RayOptions(address=args.ray_address, num_workers=args.num_workers,
+                             cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker)
+        engine = functools.partial(mine_on_ray, cluster=cluster)
+    summary = engine(args.src, args.tgt, args.out, _model(args), scoring=_scoring(args),
+                     search=_search(args), encoding=_encoding(args), file_format=args.format)
     print(summary.format())
     print(f"wrote {args.out}")
     return 0
@@ -182,6 +210,7 @@ def run_embed(args: argparse.Namespace) -> int:
 def run_search(args: argparse.Namespace) -> int:
     from mlsimcse.mining.pipeline import search_files
 
+    check_output_path(args.out, inputs=[args.src, args.tgt, args.model])
     found = search_files(args.src, args.tgt, args.out, _model(args), part=args.part, k=args.k,
                          search=_search(args), encoding=_encoding(args), file_format=args.format)
     print(f"part {found.part}: source rows {found.src_rows[0]}..{found.src_rows[1]} searched; wrote {args.out}")
@@ -191,6 +220,7 @@ def run_search(args: argparse.Namespace) -> int:
 def run_merge(args: argparse.Namespace) -> int:
     from mlsimcse.mining.pipeline import merge_files
 
+    check_output_path(args.out, inputs=[args.src, args.tgt, *args.parts])
     summary = merge_files(args.src, args.tgt, args.parts, args.out, scoring=_scoring(args), file_format=args.format)
     print(summary.format())
     print(f"wrote {args.out}")
@@ -217,7 +247,10 @@ def _search(args: argparse.Namespace) -> SearchConfig:
 
 
 def _encoding(args: argparse.Namespace):
+    from mlsimcse.devices import resolve_device
     from mlsimcse.mining.options import EncodeOptions
 
+    if args.device and getattr(args, "engine", "local") == "local":  # elsewhere the workers' devices count
+        resolve_device(args.device)
     return EncodeOptions(cache_dir=args.cache_dir, batch_size=args.batch_size, shard_rows=args.shard_rows,
-                         device=args.device, dtype=args.encode_dtype)
+                         device=args.device, dtype=args.encode_dtype, precision=args.precision)

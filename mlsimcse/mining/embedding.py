@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mlsimcse.faults import fault_point
 from mlsimcse.mining.cache import SHARD_ROWS, EmbeddingCache
 from mlsimcse.mining.corpus import Corpus
 from mlsimcse.mining.knn import row_chunks
@@ -71,22 +72,36 @@ def open_cache(corpus: Corpus, encoder: Encoder, cache_root: str | Path, *, shar
                                identity=identity, shard_rows=shard_rows)
 
 
+def open_corpus_cache(corpus: Corpus, encoder: Encoder, options: EncodeOptions) -> EmbeddingCache:
+    """The cache ``options`` name for ``corpus`` as ``encoder`` encodes it: what every engine opens."""
+    return open_cache(corpus, encoder, options.root(), shard_rows=options.shard_rows, dtype=options.cache_dtype)
+
+
 def embed_corpus(corpus: Corpus, encoder: Encoder, options: EncodeOptions,
                  part: Part = Part(0, 1)) -> EmbeddingCache:
     """Encode the missing shards that ``part`` owns; the cache, to seal with ``finish()`` once complete."""
-    cache = open_cache(corpus, encoder, options.root(), shard_rows=options.shard_rows, dtype=options.dtype)
-    device = options.device or ("cuda" if torch.cuda.is_available() else None)
-    batch_size = options.batch_size
+    cache = open_corpus_cache(corpus, encoder, options)
     todo = [shard for shard in cache.missing_shards() if part.owns_shard(shard)]
     total = sum(cache.shards[s][1] - cache.shards[s][0] for s in todo)
     with tqdm(total=total, desc=f"encode {corpus.path.name}", unit="sent", disable=not options.progress) as bar:
         for shard in todo:
-            texts = corpus.unique_texts(*cache.shards[shard])
-            chunks = []
-            for start, stop in row_chunks(len(texts), batch_size * CHUNK_BATCHES):
-                chunks.append(np.asarray(encoder.encode(texts[start:stop], batch_size=batch_size, normalize=True,
-                                                        device=device, dtype=options.dtype, show_progress_bar=False),
-                                         dtype=np.float32))
-                bar.update(stop - start)
-            cache.write_shard(shard, np.concatenate(chunks))
+            encode_shard(corpus, cache, encoder, options, shard, on_rows=bar.update)
     return cache
+
+
+def encode_shard(corpus: Corpus, cache: EmbeddingCache, encoder: Encoder, options: EncodeOptions, shard: int,
+                 on_rows: Callable[[int], object] = lambda rows: None) -> int:
+    """Encode one shard chunk by chunk and write it; the rows encoded (a cluster engine's unit of work)."""
+    device = options.device or ("cuda" if torch.cuda.is_available() else None)
+    batch_size = options.batch_size
+    texts = corpus.unique_texts(*cache.shards[shard])
+    chunks = []
+    for start, stop in row_chunks(len(texts), batch_size * CHUNK_BATCHES):
+        chunks.append(np.asarray(encoder.encode(texts[start:stop], batch_size=batch_size, normalize=True,
+                                                device=device, dtype=options.dtype, show_progress_bar=False,
+                                                **options.precision_kwargs),
+                                 dtype=np.float32))
+        on_rows(stop - start)
+    cache.write_shard(shard, np.concatenate(chunks))
+    fault_point("after_shard_written", shard)
+    return len(texts)

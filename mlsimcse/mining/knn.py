@@ -134,6 +134,57 @@ def merge_neighbours(parts: Sequence[Neighbours], k: int) -> Neighbours:
     return Neighbours(np.take_along_axis(sims, order, axis=1), np.take_along_axis(ids, order, axis=1))
 
 
+RESCORE_ROWS = 1024
+"""Query rows re-scored at a time: their candidates' vectors are gathered, so this bounds that copy."""
+
+RESCORE_EXTRA = 4
+"""Candidates searched beyond k for the exact re-ranking, so a near-tie at the k-th place cannot flip."""
+
+
+def exact_knn(queries: RowSource, database: RowSource, k: int, config: SearchConfig = SearchConfig(),
+              *, desc: str = "search") -> Neighbours:
+    """``knn_search`` whose similarities, and so whose top k, do not depend on how the search was run.
+
+    A matrix product rounds each entry differently depending on the shapes it is blocked into, so one pair
+    gets similarities a float32 rounding apart when a search is cut into parts, moved to another machine
+    or run with other thread counts, and a margin score printed to six places shows it. So ``k`` plus a few
+    candidates are searched, each candidate's dot product is summed again in float64, and the best ``k``
+    are kept, ties broken by database row. For the unit float16 vectors the embedding cache stores the sum
+    is exact: every product is a multiple of 2**-48 and every partial sum stays below 2 in magnitude, which
+    float64 holds without rounding, so the order of the sum cannot matter and the one rounding to float32
+    gives the same number wherever it runs. Only candidates within a float32 rounding of each other at
+    the k+4-th place could still differ.
+    """
+    found = knn_search(queries, database, k + RESCORE_EXTRA, config, desc=desc)
+    keep = min(k, found.ids.shape[1])
+    sims = np.empty((len(found), keep), dtype=np.float32)
+    ids = np.empty((len(found), keep), dtype=np.int64)
+    for start, stop in row_chunks(len(found), RESCORE_ROWS):
+        chunk_ids = found.ids[start:stop]
+        valid = chunk_ids >= 0
+        gathered = take_rows(database, np.where(valid, chunk_ids, 0).reshape(-1))
+        gathered = gathered.reshape(*chunk_ids.shape, -1).astype(np.float64)
+        exact = np.einsum("nd,nkd->nk", np.asarray(queries[start:stop], dtype=np.float64), gathered)
+        exact = np.where(valid, exact, -np.inf)
+        order = np.lexsort((np.where(valid, chunk_ids, np.iinfo(np.int64).max), -exact), axis=1)[:, :keep]
+        chunk_sims = np.where(valid, exact, found.sims[start:stop]).astype(np.float32)
+        sims[start:stop] = np.take_along_axis(chunk_sims, order, axis=1)
+        ids[start:stop] = np.take_along_axis(chunk_ids, order, axis=1)
+    return Neighbours(sims, ids)
+
+
+def take_rows(source: RowSource, rows: np.ndarray) -> np.ndarray:
+    """Rows at arbitrary positions: by fancy indexing where the source has it, else one slice per row."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if isinstance(source, np.ndarray):
+        return source[rows]
+    if hasattr(source, "take"):
+        return source.take(rows)
+    if not len(rows):
+        return np.empty((0, source.shape[1]), dtype=np.float32)
+    return np.concatenate([source[row:row + 1] for row in rows.tolist()])
+
+
 def row_chunks(n_rows: int, chunk_size: int) -> list[tuple[int, int]]:
     """``[start, stop)`` ranges covering ``n_rows`` rows, ``chunk_size`` at a time."""
     return [(start, min(start + chunk_size, n_rows)) for start in range(0, n_rows, chunk_size)]
@@ -158,3 +209,6 @@ class RowWindow:
     def __getitem__(self, rows: slice) -> np.ndarray:
         start, stop, _ = rows.indices(len(self))
         return self.source[self.start + start:self.start + stop]
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        return take_rows(self.source, rows + self.start)

@@ -13,7 +13,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from mlsimcse.errors import InputError
+from mlsimcse.errors import InputError, check_at_least_one
 from mlsimcse.mining.cache import SHARD_ROWS, default_cache_root
 from mlsimcse.mining.margin import MinedPairs, check_scoring
 from mlsimcse.mining.output import EMITS
@@ -27,7 +27,7 @@ class Encoder(Protocol):
 
     def encode(self, sentences: Sequence[str], batch_size: int = 64, *, normalize: bool | None = None,
                device: str | None = None, dtype: str | None = None,
-               show_progress_bar: bool | None = None) -> np.ndarray: ...
+               show_progress_bar: bool | None = None, precision: str | None = None) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,9 @@ class ScoringOptions:
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    """How sentences are encoded and cached; none of these change the mined pairs except ``dtype``."""
+    """How sentences are encoded and cached; none of these change the mined pairs except ``dtype`` and
+    ``precision`` (``auto`` is resolved here, for the device the encoding will run on, so the cache keys on what
+    actually ran)."""
 
     cache_dir: Path | None = None
     batch_size: int = 64
@@ -70,9 +72,37 @@ class EncodeOptions:
     device: str | None = None
     dtype: str | None = None
     progress: bool = True
+    precision: str | None = None
+
+    def __post_init__(self) -> None:
+        check_at_least_one(batch_size=self.batch_size, shard_rows=self.shard_rows)
+        if self.precision is not None:
+            object.__setattr__(self, "precision", self._resolved_precision())
+        if self.cache_dir is not None and Path(self.cache_dir).exists() and not Path(self.cache_dir).is_dir():
+            raise InputError("the embedding cache must be a folder, and this is a file", path=self.cache_dir)
 
     def root(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir is not None else default_cache_root()
+
+    @property
+    def cache_dtype(self) -> str | None:
+        """What the embedding cache keys the compute precision on: ``dtype`` unless a precision is given (so
+        caches written before ``precision`` existed keep their keys)."""
+        return self.precision or self.dtype
+
+    @property
+    def precision_kwargs(self) -> dict[str, str]:
+        """``precision`` for ``encode`` when one is set (nothing otherwise, so encoders without it still fit)."""
+        return {"precision": self.precision} if self.precision is not None else {}
+
+    def _resolved_precision(self) -> str:
+        import torch
+
+        from mlsimcse.encoder import resolve_dtype
+        from mlsimcse.precision import resolve_precision
+
+        device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        return resolve_precision(self.precision, resolve_dtype(self.dtype), device)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlsimcse.faults import fault_point
 from mlsimcse.io_utils import atomic_path
 from mlsimcse.mining.corpus import Corpus
 from mlsimcse.mining.knn import row_chunks
@@ -25,8 +26,9 @@ WRITE_CHUNK = 65536
 def write_pairs(path: str | Path, pairs: MinedPairs, src: Corpus, tgt: Corpus, emit: str = "text") -> int:
     """Write ``pairs`` to ``path``; returns the number of rows written."""
     rows = 0
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
+    with atomic_path(path, inputs=[src.path, tgt.path]) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
         for start, stop in row_chunks(len(pairs), WRITE_CHUNK):
+            fault_point("mid_pairs_write", start)
             scores = pairs.score[start:stop].tolist()
             if emit == "text":
                 src_texts = src.sentences_at(src.first_line[pairs.src[start:stop]])

@@ -17,7 +17,7 @@ import numpy as np
 from mlsimcse.errors import InputError
 from mlsimcse.mining.corpus import Corpus, read_corpus
 from mlsimcse.mining.embedding import embed_corpus
-from mlsimcse.mining.knn import Neighbours, RowSource, RowWindow, SearchConfig, knn_search
+from mlsimcse.mining.knn import Neighbours, RowSource, RowWindow, SearchConfig, exact_knn
 from mlsimcse.mining.margin import score_neighbours
 from mlsimcse.mining.options import EncodeOptions, Encoder, ModelSpec, ScoringOptions, as_encoder
 from mlsimcse.mining.output import write_pairs
@@ -36,8 +36,8 @@ def search_part(src_emb: RowSource, tgt_emb: RowSource, part: Part, k: int, conf
     if start == stop:
         raise InputError(f"part {part} has no source sentences ({len(src_emb)} unique): use fewer parts")
     window = RowWindow(src_emb, start, stop)
-    forward = knn_search(window, tgt_emb, k, config, desc=f"search src->tgt (part {part})")
-    partial = knn_search(tgt_emb, window, k, config, desc=f"search tgt->src (part {part})")
+    forward = exact_knn(window, tgt_emb, k, config, desc=f"search src->tgt (part {part})")
+    partial = exact_knn(tgt_emb, window, k, config, desc=f"search tgt->src (part {part})")
     backward = Neighbours(partial.sims, np.where(partial.valid, partial.ids + start, -1))
     return SearchPart(part, (start, stop), forward, backward, meta={"k": k})
 

@@ -6,19 +6,23 @@ checkpoint intact, even when the machine itself goes down,
 and a file damaged later (truncated copy, full disk) is caught by name before anything is loaded from it.
 ``--resume`` takes the newest checkpoint that verifies and loads; old ones are pruned to the last K plus
 the best-scoring one. A checkpoint is deleted marker first, so one half-deleted never passes for complete.
+A save that fails (full disk, file-size limit) removes its staging folder and says so in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 from pathlib import Path
-from typing import Callable, Collection
+from typing import Callable, Collection, Iterator
 
 from mlsimcse.errors import InputError
+from mlsimcse.faults import fault_point
 from mlsimcse.io_utils import sha256_file
+from mlsimcse.training.write_failures import write_failure_cause
 
 _NAME = re.compile(r"^step-(\d{8})$")
 MARKER = "checkpoint.json"
@@ -32,6 +36,29 @@ def staging_dir(root: Path, step: int) -> Path:
 def discard_staging(staged: Path) -> None:
     """Remove what a save killed half-way left in ``staged``, so no stale file is sealed into the next one."""
     shutil.rmtree(staged, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def cleaned_up_on_failure(root: Path, step: int, *, discard: bool = True) -> Iterator[Path]:
+    """Wrap the writing of checkpoint ``step``: if it fails, its staging folder goes (``discard``: the main process).
+
+    A half-written checkpoint is of no use and may be most of a full disk; the published ones are never
+    touched. A write that failed for want of room or permission becomes a one-line error naming the checkpoint,
+    the folder and the newest checkpoint still intact (to resume from once the cause is fixed).
+    """
+    try:
+        yield staging_dir(root, step)
+    except BaseException as err:
+        if discard:
+            discard_staging(staging_dir(root, step))
+        cause = write_failure_cause(err, root) if isinstance(err, Exception) else None
+        if cause is None:
+            raise
+        kept = complete_checkpoints(root)
+        fallback = (f"{kept[-1].name} is intact: make room (or lift the limit) and run again with --resume" if kept
+                    else "no earlier checkpoint exists")
+        raise InputError(f"{cause} while saving checkpoint step-{step:08d} to {root}; the partial checkpoint was "
+                         f"removed and {fallback}") from err
 
 
 def checkpoint_dir(root: Path, step: int) -> Path:
@@ -59,6 +86,7 @@ def publish(root: Path, step: int, info: dict, keep_last: int, keep_steps: Colle
     marker.write_text(json.dumps({"step": step, "info": info, "files": hashes}, indent=2), encoding="utf-8")
     for file in [*files, marker]:
         _flush(file)
+    fault_point("mid_checkpoint_save", step)
     final = checkpoint_dir(root, step)
     if final.exists():
         _delete(final)

@@ -7,19 +7,47 @@ from pathlib import Path
 
 import numpy as np
 
+from mlsimcse.cli_types import positive_int
+from mlsimcse.precision import PRECISION_HELP, PRECISIONS
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """Options and ``key=value`` overrides in any order: ``train CFG --resume max_steps=9`` as well.
+
+    Plain argparse takes the positionals in one run, so overrides after an option were "unrecognized".
+    The subcommand's parser is switched to this class after ``add_parser`` built it (the parent parser's
+    class is used for every subcommand); the flag keeps Python 3.11's intermixed parse, which calls
+    ``parse_known_args`` itself, from recursing.
+    """
+
+    _mixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._mixing:
+            return super().parse_known_args(args, namespace)
+        self._mixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._mixing = False
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train", help="train an encoder from a YAML config",
         description="Train a sentence encoder with contrastive objectives (unsup, sup, parallel, distill). "
                     "Launch with `accelerate launch -m mlsimcse train ...` for several processes or machines.",
-        epilog="example:\n  mlsimcse train configs/minilm-cpu-parallel.yaml max_steps=50 output_dir=runs/try",
+        epilog="examples:\n  mlsimcse train configs/minilm-cpu-parallel.yaml max_steps=50 output_dir=runs/try\n"
+               "  mlsimcse train configs/minilm-cpu-parallel.yaml --resume max_steps=100 output_dir=runs/try",
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.__class__ = _IntermixedParser
     train.add_argument("config", help="YAML file with the training config (see configs/)")
-    train.add_argument("overrides", nargs="*", metavar="key=value",
+    train.add_argument("overrides", nargs="*", default=[], metavar="key=value",
                        help="override config values, dotted for nested keys: loss.temperature=0.1")
     train.add_argument("--resume", action="store_true",
-                       help="continue the run in output_dir from its newest intact checkpoint")
+                       help="continue the run in output_dir from its newest intact checkpoint, with the settings "
+                            "it was started with (only max_steps and the logging, evaluation and saving "
+                            "intervals may change)")
     train.set_defaults(func=run_train)
 
     encode = subparsers.add_parser(
@@ -28,12 +56,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     encode.add_argument("model", help="saved mlsimcse folder, sentence-transformers folder or Hub name")
     encode.add_argument("--input", required=True, help="UTF-8 text file, one sentence per line")
     encode.add_argument("--output", required=True, help="where to write the .npy array")
-    encode.add_argument("--batch-size", type=int, default=64, help="sentences per forward pass (default 64)")
-    encode.add_argument("--max-length", type=int, default=None, help="truncate at this many tokens")
+    encode.add_argument("--batch-size", type=positive_int, default=64, help="sentences per forward pass (default 64)")
+    encode.add_argument("--max-length", type=positive_int, default=None, help="truncate at this many tokens")
     encode.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings")
     encode.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                         help="compute precision (bfloat16 runs the model under autocast)")
     encode.add_argument("--device", default=None, help="torch device, e.g. cuda:0 (default: cpu)")
+    encode.add_argument("--precision", default=None, choices=PRECISIONS, help=PRECISION_HELP)
     encode.set_defaults(func=run_encode)
 
 
@@ -51,17 +80,22 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_encode(args: argparse.Namespace) -> int:
+    from mlsimcse.devices import resolve_device
     from mlsimcse.encoder import SentenceEncoder
-    from mlsimcse.io_utils import atomic_path, read_sentences
+    from mlsimcse.io_utils import atomic_path, check_output_path, read_sentences
 
+    inputs = [args.input, args.model]
+    check_output_path(args.output, inputs=inputs)
+    device = resolve_device(args.device) if args.device else None
     sentences = read_sentences(args.input)
     encoder = SentenceEncoder.from_pretrained(args.model)
-    if args.device:
-        encoder.to(args.device)
+    if device is not None:
+        encoder.to(device)
     embeddings = encoder.encode(sentences, batch_size=args.batch_size, max_length=args.max_length,
-                                normalize=args.normalize or None, dtype=args.dtype, show_progress_bar=True)
+                                normalize=args.normalize or None, dtype=args.dtype, show_progress_bar=True,
+                                precision=args.precision)
     output = Path(args.output)
-    with atomic_path(output) as tmp:
+    with atomic_path(output, inputs=inputs) as tmp:
         with open(tmp, "wb") as handle:
             np.save(handle, embeddings)
     print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}")

@@ -8,7 +8,7 @@ of processes, and the loss gathers every process's candidates as negatives.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,25 +16,24 @@ from typing import Callable
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import broadcast_object_list, set_seed
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from mlsimcse.config import TrainConfig, save_config
+from mlsimcse.config import TrainConfig
 from mlsimcse.data import MixtureBatchSampler
 from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.errors import InputError
+from mlsimcse.faults import fault_point
 from mlsimcse.records import Example
 from mlsimcse.training.allocator import keep_freed_memory
-from mlsimcse.training.checkpoints import discard_staging, load_latest, publish, staging_dir
+from mlsimcse.training.checkpoints import cleaned_up_on_failure, discard_staging, load_latest, publish
 from mlsimcse.training.cpu_dropout import use_cpu_dropout
 from mlsimcse.training.gradcache import cached_step_loss
 from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
+from mlsimcse.training.run_folder import CHECKPOINTS, CONFIG, METRICS, MODEL_DIR, RESUMES, RunFolder
 from mlsimcse.training.teacher import FrozenTeacher
-
-CHECKPOINTS = "checkpoints"
-MODEL_DIR = "model"
-METRICS = "metrics.jsonl"
+from mlsimcse.training.write_failures import reported_write_failure
 
 
 @dataclass
@@ -55,21 +54,57 @@ class NonFiniteLossError(RuntimeError):
     """Too many consecutive non-finite losses: the run stops before the weights are damaged."""
 
 
-def train(config: TrainConfig, *, resume: bool = False) -> Path:
-    """Train per ``config``; returns the folder of the selected model (best on dev, else the last step)."""
+def train(config: TrainConfig, *, resume: bool = False, datasets: dict | None = None) -> Path:
+    """Train per ``config``; returns the folder of the selected model (best on dev, else the last step).
+
+    ``datasets`` maps names to Hugging Face ``datasets`` objects that ``dataset: NAME`` sources train on
+    (:mod:`~mlsimcse.data.hf_dataset_source`).
+
+    The output folder is checked and locked before the model loads, and unlocked however the run ends
+    (:mod:`~mlsimcse.training.run_folder` says what a new run and a resume may find and change there).
+    """
     config.validate()
-    out = Path(config.output_dir)
-    _check_output_dir(out, resume)
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu,
                               gradient_accumulation_steps=config.gradient_accumulation_steps)
+    with contextlib.ExitStack() as cleanup:  # unwound however the run ends, before an error is reported
+        folder = _claim_output_dir(accelerator, config, resume)
+        if folder is not None:
+            cleanup.callback(folder.release)
+        return _train(config, accelerator, folder, resume, cleanup, datasets)
+
+
+def _claim_output_dir(accelerator: Accelerator, config: TrainConfig, resume: bool) -> RunFolder | None:
+    """The main process checks and locks the output folder; the others (the same run) follow its verdict."""
+    folder, refusal = None, None
+    if accelerator.is_main_process:
+        try:
+            folder = RunFolder.claim(config.output_dir, config, resume)
+        except InputError as err:
+            refusal = err
+    reason = broadcast_object_list([None if refusal is None else str(refusal)])[0]
+    if refusal is not None:
+        raise refusal
+    if reason is not None:
+        raise InputError(reason)
+    return folder
+
+
+def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | None, resume: bool,
+           cleanup: contextlib.ExitStack, datasets: dict | None = None) -> Path:
+    """The run itself; ``folder`` is the claimed output folder on the main process, ``None`` on the others."""
+    out = Path(config.output_dir)
     set_seed(config.seed)
     rank, world = accelerator.process_index, accelerator.num_processes
 
     encoder = SentenceEncoder.from_pretrained(config.model.name_or_path, config.model.pooling,
                                               max_length=config.model.inference_max_length, keep_mlp=config.model.keep_mlp,
                                               trust_remote_code=config.model.trust_remote_code)
+    if config.model.freeze_embeddings:
+        frozen = encoder.freeze_word_embeddings()
+        accelerator.print(f"token embeddings frozen: {frozen:,} weights train no more (model.freeze_embeddings)")
     losses = ObjectiveLosses(config.loss)
-    sampler = MixtureBatchSampler(config.data, batch_size=config.batch_size * world, seed=config.seed)
+    sampler = MixtureBatchSampler(config.data, batch_size=config.batch_size * world, seed=config.seed,
+                                  datasets=datasets)
     teacher = _teacher(config, encoder, sampler, accelerator.device)
     if accelerator.device.type == "cpu":
         keep_freed_memory()
@@ -83,15 +118,14 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     compute_loss = cached_step_loss if config.mini_batch_size else _step_loss
 
     state = TrainerState()
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(config, out / "config.yaml")
     if resume:
-        state = _resume(accelerator, out / CHECKPOINTS, sampler, scheduler) or state
+        state = _resume(accelerator, folder, config, sampler, scheduler)
+    elif folder is not None:
+        folder.start(config)
     batches = iter(sampler)
 
-    progress = tqdm(total=config.max_steps, initial=state.step, desc="train", unit="step",
-                    disable=not accelerator.is_local_main_process)
+    progress = cleanup.enter_context(tqdm(total=config.max_steps, initial=state.step, desc="train", unit="step",
+                                          disable=not accelerator.is_local_main_process))
     started, examples_at_start = time.perf_counter(), state.examples_seen
     while state.step < config.max_steps:
         model.train()
@@ -138,16 +172,16 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
             progress.set_postfix(loss=f"{record['loss']:.4f}", ex_s=record["examples_per_s"])
         if config.eval_task and (state.step % config.eval_every == 0 or state.step == config.max_steps):
             record.update(_evaluate(accelerator, encoder, config, state, out))
-        if accelerator.is_main_process:
-            with open(out / METRICS, "a", encoding="utf-8") as log:
-                log.write(json.dumps(record) + "\n")
+        if folder is not None:
+            folder.log(record)
+        fault_point("after_step", state.step)
         if state.step % config.save_every == 0 or state.step == config.max_steps:
             state.sampler, state.scheduler = sampler.state_dict(), scheduler.state_dict()
             _save(accelerator, out / CHECKPOINTS, state, config.keep_last_checkpoints)
     progress.close()
 
     if accelerator.is_main_process and (state.best_step is None or not config.eval_task):
-        encoder.save_pretrained(out / MODEL_DIR)
+        _save_model(encoder, out)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return out / MODEL_DIR
@@ -186,46 +220,67 @@ def _evaluate(accelerator: Accelerator, encoder: SentenceEncoder, config: TrainC
 
     result: dict = {}
     if accelerator.is_main_process:
-        score = evaluate_tasks(encoder, [config.eval_task], batch_size=config.eval_batch_size,
-                               show_progress_bar=False)[0].main_score
-        result = {"eval_task": config.eval_task, "eval_score": score}
+        dev = evaluate_tasks(encoder, [config.eval_task], batch_size=config.eval_batch_size,
+                             show_progress_bar=False)[0]
+        score = dev.main_score
+        result = {"eval_task": config.eval_task, "eval_score": score, "eval_prompt": dev.prompt}
         if state.best_score is None or score > state.best_score:
             state.best_score, state.best_step = score, state.step
-            encoder.save_pretrained(out / MODEL_DIR)
+            _save_model(encoder, out)
             result["best"] = True
     accelerator.wait_for_everyone()
     return result
 
 
+def _save_model(encoder: SentenceEncoder, out: Path) -> None:
+    """The run's model folder (replaced atomically, so a failed save keeps the previous one)."""
+    with reported_write_failure(f"saving the model to {out / MODEL_DIR}", out):
+        encoder.save_pretrained(out / MODEL_DIR)
+
+
 def _save(accelerator: Accelerator, root: Path, state: TrainerState, keep_last: int) -> None:
     """Every process writes its part into one staging folder; the main process seals and publishes it."""
-    staged = staging_dir(root, state.step)
-    if accelerator.is_main_process:
-        discard_staging(staged)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(staged), safe_serialization=True)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        publish(root, state.step, asdict(state), keep_last, keep_steps={state.best_step})
+    with cleaned_up_on_failure(root, state.step, discard=accelerator.is_main_process) as staged:
+        if accelerator.is_main_process:
+            discard_staging(staged)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(staged), safe_serialization=True)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            publish(root, state.step, asdict(state), keep_last, keep_steps={state.best_step})
     accelerator.wait_for_everyone()
 
 
-def _resume(accelerator: Accelerator, root: Path, sampler, scheduler) -> TrainerState | None:
-    """Restore weights, optimizer and generator states (via Accelerate), then the sampler and the schedule."""
+def _resume(accelerator: Accelerator, folder: RunFolder | None, config: TrainConfig, sampler,
+            scheduler) -> TrainerState:
+    """Restore weights, optimizer and generator states (via Accelerate), then the sampler and the schedule.
+
+    Only then, with the step known, does the main process change the folder: metrics past the step go (they
+    are trained again), and the resume is recorded.
+    """
 
     def load(path: Path, info: dict) -> None:
         accelerator.load_state(str(path))
         restored.append(TrainerState(**info))
 
+    root = Path(config.output_dir) / CHECKPOINTS
     restored: list[TrainerState] = []
     path = load_latest(root, load, warn=accelerator.print)
-    if path is None:
-        accelerator.print(f"no checkpoint under {root}; starting from step 0")
-        return None
+    if path is None:  # checked before the model loaded; gone since
+        raise InputError("nothing to resume from: no complete checkpoint", path=root)
     state = restored[0]
+    if state.step > config.max_steps:
+        raise InputError(f"max_steps={config.max_steps} is below step {state.step} of the checkpoint resumed "
+                         f"from; nothing was changed", path=path)
     sampler.load_state_dict(state.sampler)
     scheduler.load_state_dict(state.scheduler)
     accelerator.print(f"resumed from {path} (step {state.step})")
+    if folder is not None:
+        dropped = folder.resumed(config, path, state.step)
+        for key, (old, new) in folder.changes.items():
+            accelerator.print(f"{key}: {old} -> {new} (recorded in {CONFIG} and {RESUMES})")
+        if dropped:
+            accelerator.print(f"dropped {dropped} line(s) of {METRICS} past step {state.step}: those steps run again")
     return state
 
 
@@ -241,17 +296,9 @@ def _teacher(config: TrainConfig, encoder: SentenceEncoder, sampler, device) -> 
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on biases and LayerNorm weights (the BERT recipe)."""
+    """No weight decay on biases and LayerNorm weights (the BERT recipe); frozen weights get no optimizer state."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
-        (no_decay if param.ndim < 2 else decay).append(param)
+        if param.requires_grad:
+            (no_decay if param.ndim < 2 else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _check_output_dir(out: Path, resume: bool) -> None:
-    """Never write over an earlier run: a used folder needs ``--resume``."""
-    if out.exists() and not out.is_dir():
-        raise InputError("output path exists and is not a folder", path=out)
-    if not resume and out.is_dir() and any(out.iterdir()):
-        raise InputError("output folder already holds a run; pass --resume to continue it or choose a new folder",
-                         path=out)

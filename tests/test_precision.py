@@ -1,0 +1,174 @@
+"""Reduced-precision encoding (mlsimcse/precision.py): the int8 copy, bf16, ``auto`` and the ``--precision`` options."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mlsimcse import precision as precision_module
+from mlsimcse.cli import main
+from mlsimcse.encoder import SentenceEncoder
+from mlsimcse.errors import InputError
+from mlsimcse.mining.options import EncodeOptions
+from mlsimcse.precision import Int8Linear, int8_backbone, quantize_backbone, resolve_precision
+
+SENTENCES = ["the man plays the guitar", "a dog runs in the park", "der hund spielt", "le chat sits on the car",
+             "a small red house", "the woman is eating food", "green", "die katze und der hund spielen im park"]
+
+INT8_MIN_COSINE_MINILM = 0.99
+"""Worst sentence's cosine between MiniLM's int8 and fp32 embeddings that the slow test accepts: measured
+0.9945-0.9952 on 600-1,000 mixed real sentences (benchmarks/README.md), so 0.99 leaves room for other text."""
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return np.sum(a * b, axis=1)
+
+
+@pytest.fixture()
+def tiny_encoder(tiny_bert) -> SentenceEncoder:
+    return SentenceEncoder.from_pretrained(tiny_bert, "mean")
+
+
+def test_int8_encode_returns_float32_rows_close_to_fp32_but_not_equal(tiny_encoder):
+    fp32 = tiny_encoder.encode(SENTENCES, precision="fp32")
+    int8 = tiny_encoder.encode(SENTENCES, precision="int8")
+    assert int8.shape == fp32.shape == (len(SENTENCES), tiny_encoder.embedding_dim)
+    assert int8.dtype == np.float32 and np.isfinite(int8).all()
+    assert not np.array_equal(int8, fp32)  # the int8 copy really ran
+    assert _cosines(int8, fp32).min() > 0.98
+
+
+def test_int8_vectors_do_not_depend_on_batch_mates(tiny_encoder):
+    """Activations are scaled per token, so a sentence's vector is the same alone or in any batch."""
+    together = tiny_encoder.encode(SENTENCES, precision="int8", batch_size=8)
+    alone = np.concatenate([tiny_encoder.encode([text], precision="int8") for text in SENTENCES])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_int8_linear_keeps_outlier_channels_and_tracks_fp32():
+    torch.manual_seed(0)
+    linear = nn.Linear(64, 48)
+    x = torch.randn(10, 64)
+    x[:, 5] *= 40  # an outlier channel, as transformer hidden states have
+    x[3] += 2.0  # a shifted row: the per-row offset takes it
+    quantized = Int8Linear([linear])
+    with torch.no_grad():
+        expected, got = linear(x), quantized(x)
+    assert got.shape == expected.shape and got.dtype == torch.float32
+    assert ((got - expected).norm(dim=1) / expected.norm(dim=1)).max() < 0.05
+    np.testing.assert_allclose(quantized(x[3:4]).numpy(), got[3:4].numpy(), atol=1e-5)
+
+
+def test_projections_reading_one_input_run_as_one_product_and_weights_are_shared(tiny_encoder):
+    backbone = tiny_encoder.backbone
+    quantized = quantize_backbone(backbone)
+    attention = quantized.encoder.layer[0].attention.self
+    stacked = {id(member.stacked) for member in (attention.query, attention.key, attention.value)}
+    assert len(stacked) == 1 and attention.query.stacked.splits == [32, 32, 32]
+    assert isinstance(quantized.encoder.layer[0].output.dense, Int8Linear)
+    assert not any(isinstance(module, nn.Linear) for module in quantized.modules())
+    assert quantized.embeddings.word_embeddings.weight is backbone.embeddings.word_embeddings.weight
+    assert quantized.encoder.layer[0].attention.output.LayerNorm.weight is \
+        backbone.encoder.layer[0].attention.output.LayerNorm.weight
+
+
+def test_int8_copy_is_reused_until_the_weights_change(tiny_encoder):
+    first = int8_backbone(tiny_encoder.backbone)
+    assert int8_backbone(tiny_encoder.backbone) is first
+    before = tiny_encoder.encode(SENTENCES[:2], precision="int8")
+    with torch.no_grad():
+        tiny_encoder.backbone.encoder.layer[0].intermediate.dense.weight.mul_(2.0)  # an optimizer step, in place
+    assert int8_backbone(tiny_encoder.backbone) is not first
+    assert not np.allclose(tiny_encoder.encode(SENTENCES[:2], precision="int8"), before)
+
+
+def test_bf16_precision_is_the_bfloat16_autocast(tiny_encoder):
+    np.testing.assert_array_equal(tiny_encoder.encode(SENTENCES, precision="bf16"),
+                                  tiny_encoder.encode(SENTENCES, dtype="bfloat16"))
+    assert not np.array_equal(tiny_encoder.encode(SENTENCES, precision="bf16"), tiny_encoder.encode(SENTENCES))
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ({"avx2", "avx512f", "avx512_bf16", "avx512_vnni"}, "bf16"),
+    ({"avx2", "avx512f", "avx512_vnni"}, "int8"),
+    ({"avx2", "avx_vnni"}, "int8"),
+    ({"avx2", "avx512f", "avx512_bf16"}, "bf16"),
+    ({"avx2", "fma"}, "fp32"),
+    ({"fp", "asimd", "asimddp"}, "int8"),
+])
+def test_auto_picks_the_fastest_native_path_of_the_cpu(monkeypatch, tiny_encoder, flags, expected):
+    monkeypatch.setattr(precision_module, "cpu_flags", lambda: frozenset(flags))
+    assert resolve_precision("auto", torch.float32, torch.device("cpu")) == expected
+    assert tiny_encoder.encode(SENTENCES[:2], precision="auto").shape == (2, tiny_encoder.embedding_dim)
+
+
+def test_precision_arguments_are_checked(tiny_encoder):
+    with pytest.raises(InputError, match="unknown precision"):
+        tiny_encoder.encode(SENTENCES, precision="int4")
+    with pytest.raises(InputError, match="contradicts dtype"):
+        tiny_encoder.encode(SENTENCES, precision="int8", dtype="bfloat16")
+    with pytest.raises(InputError, match="CPU only"):
+        resolve_precision("int8", torch.float32, torch.device("cuda"))
+    assert resolve_precision(None, torch.bfloat16, torch.device("cpu")) == "bf16"
+    assert resolve_precision("bf16", torch.bfloat16, torch.device("cpu")) == "bf16"
+
+
+def test_cpu_flags_reads_this_machine():
+    flags = precision_module.cpu_flags()
+    assert isinstance(flags, frozenset) and flags
+
+
+def test_eval_records_the_precision_in_its_json(tiny_bert, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLSIMCSE_DATA_ROOT", str(tmp_path))
+    (tmp_path / "stsb_multi_mt").mkdir()
+    with open(tmp_path / "stsb_multi_mt" / "stsb-en-test.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([[a, b, score] for a, b, score in zip(SENTENCES[::2], SENTENCES[1::2],
+                                                                               (0.5, 2.0, 3.5, 4.8))])
+    output = tmp_path / "results.json"
+    assert main(["eval", str(tiny_bert), "--tasks", "stsb:en", "--precision", "int8", "--output", str(output)]) == 0
+    assert "precision int8" in capsys.readouterr().out
+    assert json.loads(output.read_text())["runs"][0]["precision"] == "int8"
+    assert main(["eval", str(tiny_bert), "--tasks", "stsb:en", "--output", str(output)]) == 0
+    assert json.loads(output.read_text())["runs"][0]["precision"] == "fp32"
+
+
+def test_encode_command_takes_precision(tiny_bert, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    assert main(["encode", str(tiny_bert), "--input", str(source), "--output", str(tmp_path / "int8.npy"),
+                 "--precision", "int8"]) == 0
+    assert main(["encode", str(tiny_bert), "--input", str(source), "--output", str(tmp_path / "fp32.npy")]) == 0
+    int8, fp32 = np.load(tmp_path / "int8.npy"), np.load(tmp_path / "fp32.npy")
+    assert int8.shape == fp32.shape and not np.array_equal(int8, fp32)
+
+
+def test_mining_keys_its_cache_on_the_resolved_precision(monkeypatch):
+    monkeypatch.setattr(precision_module, "cpu_flags", lambda: frozenset({"avx512_vnni"}))
+    assert EncodeOptions(device="cpu", precision="auto").cache_dtype == "int8"
+    assert EncodeOptions(device="cpu", dtype="bfloat16").cache_dtype == "bfloat16"  # keys of older caches
+    with pytest.raises(InputError):
+        EncodeOptions(device="cpu", precision="int8", dtype="bfloat16")
+
+
+@pytest.mark.slow
+def test_minilm_int8_and_bf16_embeddings_stay_within_a_stated_cosine_of_fp32(minilm, shared_data, one_thread):
+    """Real sentences: STS-B test in English and German, Tatoeba in German and Russian (short to long)."""
+    sentences = []
+    for lang in ("en", "de"):
+        with open(shared_data / "stsb_multi_mt" / f"stsb-{lang}-test.csv", encoding="utf-8", newline="") as handle:
+            sentences += [row[0] for row in csv.reader(handle)][:150]
+    for lang in ("deu", "rus"):
+        lines = (shared_data / "tatoeba_laser" / f"tatoeba.{lang}-eng.{lang}").read_text(encoding="utf-8")
+        sentences += lines.splitlines()[:100]
+    encoder = SentenceEncoder.from_pretrained(minilm)
+    fp32 = encoder.encode(sentences)
+    int8_cosines = _cosines(encoder.encode(sentences, precision="int8"), fp32)
+    assert int8_cosines.min() >= INT8_MIN_COSINE_MINILM and int8_cosines.mean() >= 0.997
+    assert _cosines(encoder.encode(sentences, precision="bf16"), fp32).min() >= 0.999
