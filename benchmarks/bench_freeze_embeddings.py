@@ -54,8 +54,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO = Path(__file__).resolve().parent.parent
-PAIRS_RECIPE = REPO / "data_recipes" / "quickstart-tatoeba-pairs.yaml"
+PAIRS_RECIPE = "quickstart-tatoeba-pairs"  # a shipped recipe, by its short name
 MODEL = "shared:multilingual-e5-small"
 GIB = 2 ** 30
 SETTINGS = {"trained": "false", "frozen": "true"}

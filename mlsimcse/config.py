@@ -24,6 +24,8 @@ from mlsimcse.losses import distill_terms
 from mlsimcse.pooling import POOLINGS
 from mlsimcse.records import OBJECTIVES
 from mlsimcse.schema import FieldError, build, check_fields, setting
+from mlsimcse.shipped import resolve_config, source_path
+from mlsimcse.training.trackers import check_report_to, tracker_names
 from mlsimcse.yaml_marks import KeyPath, line_of, read_yaml_mapping
 
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
@@ -110,6 +112,9 @@ class TrainConfig:
     save_every: int = setting(250, ge=1)
     keep_last_checkpoints: int = setting(2, ge=1)
     log_every: int = setting(10, ge=1)
+    # experiment trackers beside metrics.jsonl (training/trackers.py): tensorboard, wandb, mlflow... or all / none
+    report_to: str | list[str] | None = setting(factory=list, check=check_report_to)
+    tracker_project: str | None = None  # the trackers' project name; default: the output folder's name
     max_nonfinite_steps: int = setting(5, ge=1)  # consecutive non-finite losses tolerated (skipped) before aborting
     cpu: bool = False
 
@@ -117,6 +122,7 @@ class TrainConfig:
         if self.mixed_precision is False:  # YAML reads a bare `no` as false
             self.mixed_precision = "no"
         check_fields(self)
+        self.report_to = tracker_names(self.report_to)  # one list, however it was written (checked above)
 
     def validate(self) -> None:
         """Check the whole config again (fields may have been set since it was built) and what spans fields."""
@@ -137,7 +143,8 @@ class TrainConfig:
 
 
 def _anchor_source_paths(values: dict[str, Any], folder: Path) -> None:
-    """Relative data paths in a config file are relative to that file, so configs work from any directory.
+    """Relative data paths in a config file are relative to that file, so configs work from any directory; a
+    bare name that is no file there picks a shipped recipe (:func:`mlsimcse.shipped.source_path`).
 
     A model name or a source's ``dataset`` starting with ``./`` or ``../`` is a relative folder too (Hub names
     never start with a dot).
@@ -151,7 +158,7 @@ def _anchor_source_paths(values: dict[str, Any], folder: Path) -> None:
     for index, entry in enumerate(data["sources"]):
         raw = entry.get("path") if isinstance(entry, dict) else entry
         if isinstance(raw, str) and not Path(raw).expanduser().is_absolute():
-            anchored = str(folder / raw)
+            anchored = source_path(raw, folder)
             data["sources"][index] = {**entry, "path": anchored} if isinstance(entry, dict) else anchored
         dataset = entry.get("dataset") if isinstance(entry, dict) else None
         if isinstance(dataset, str) and dataset.startswith(("./", "../")):
@@ -159,14 +166,15 @@ def _anchor_source_paths(values: dict[str, Any], folder: Path) -> None:
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
-    """Read a YAML config, apply ``dotted.key=value`` overrides (values parsed as YAML) and check every setting.
+    """Read a YAML config (a path, or a shipped config's short name such as ``quickstart``), apply
+    ``dotted.key=value`` overrides (values parsed as YAML) and check every setting.
 
     An error names the override that set the bad value, else the file and the line of the key.
     """
     values: dict[str, Any] = {}
     lines: dict[KeyPath, int] = {}
     if path is not None:
-        path = Path(path)
+        path = resolve_config(path)
         if path.exists() and not path.is_file():
             raise InputError("the config is not a file", path=path)
         values, lines = read_yaml_mapping(path, "config")

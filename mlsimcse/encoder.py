@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from torch import nn
-from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
@@ -28,6 +27,7 @@ from mlsimcse.io_utils import atomic_path
 from mlsimcse.paths import resolve_model_name
 from mlsimcse.pooling import MLPHead, check_pooling, pool_tokens
 from mlsimcse.precision import int8_backbone, resolve_precision
+from mlsimcse.progress import progress_bar
 from mlsimcse.prompts import resolve_prompt, with_prompt
 from mlsimcse.st_layout import (WEIGHTS_FILE, EncoderSettings, check_model_folder, pickled_weights_message,
                                 read_mlp_state, read_settings, write_layout)
@@ -251,7 +251,7 @@ class SentenceEncoder(nn.Module):
             show_progress_bar = len(sentences) > 10 * batch_size
         try:
             with torch.inference_mode(), autocast:
-                for start, stop in tqdm(batches, desc="encode", unit="batch", disable=not show_progress_bar):
+                for start, stop in progress_bar(batches, desc="encode", unit="batch", enabled=show_progress_bar):
                     rows = order[start:stop]
                     batch = _pad([ids[i] for i in rows], pad_id)
                     vectors = runner({k: v.to(target) for k, v in batch.items()}, use_mlp=self.settings.keep_mlp)

@@ -9,20 +9,30 @@ has one resolver that returns the shared copy where it exists and the model's Hu
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from mlsimcse.errors import InputError
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _source_checkout() -> Path | None:
+    """The repository the package runs from (an editable install), or ``None`` for an installed wheel.
+
+    Only a checkout has ``shared/`` beside it; beside site-packages there is nothing to find.
+    """
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() else None
 
 
 def _shared_root() -> Path:
     """``../shared`` seen from the current directory, else from the repository checkout."""
-    for base in (Path.cwd(), _REPO_ROOT):
+    checkout = _source_checkout()
+    for base in (Path.cwd(), *([checkout] if checkout else [])):
         candidate = (base / ".." / "shared").resolve()
         if candidate.is_dir():
             return candidate
-    return (_REPO_ROOT / ".." / "shared").resolve()
+    return ((checkout or Path.cwd()) / ".." / "shared").resolve()
 
 
 def data_root() -> Path:
@@ -37,10 +47,23 @@ def models_root() -> Path:
     return Path(env).expanduser().resolve() if env else _shared_root() / "models"
 
 
+MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+"""The Hub original of the shared ``all-MiniLM-L6-v2`` folder."""
+
+
+def cache_root() -> Path:
+    """Where mlsimcse keeps what it can rebuild (embeddings, built benchmarks): ``$MLSIMCSE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/mlsimcse`` (``~/.cache/mlsimcse``). Never under the data root, which may be read-only."""
+    explicit = os.environ.get("MLSIMCSE_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlsimcse"
+
+
 def default_base_model() -> str:
     """The shared MiniLM when it is on disk, else its Hub name (which needs the Hub)."""
     local = models_root() / "all-MiniLM-L6-v2"
-    return str(local) if local.is_dir() else "sentence-transformers/all-MiniLM-L6-v2"
+    return str(local) if local.is_dir() else MINILM_HUB_NAME
 
 
 MULTILINGUAL_HUB_NAME = "intfloat/multilingual-e5-small"
@@ -116,6 +139,31 @@ def resolve_model_name(name: str) -> str:
         raise InputError(f"unknown shared model {name!r}; known: "
                          + ", ".join(SHARED_SCHEME + known for known in SHARED_MODELS))
     return SHARED_MODELS[alias]()
+
+
+_SHARED_HUB_NAMES = {"multilingual-e5-small": MULTILINGUAL_HUB_NAME, "all-MiniLM-L6-v2": MINILM_HUB_NAME}
+_HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
+def hub_model_name(name_or_path: str | None) -> str | None:
+    """The Hub repository a model came from: a shared copy's original, a Hub name itself, else ``None``.
+
+    A model card's ``base_model`` must name a Hub repository, never a folder of this machine; the shared folders
+    are copies of known Hub models (the e5 one quantised and restored, see :data:`SHARED_E5`).
+    """
+    if not name_or_path:
+        return None
+    if name_or_path.startswith(SHARED_SCHEME):
+        return _SHARED_HUB_NAMES.get(name_or_path[len(SHARED_SCHEME):])
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        return name_or_path if _HUB_NAME.fullmatch(name_or_path) else None
+    resolved = path.resolve()
+    if resolved == (models_root() / "all-MiniLM-L6-v2").resolve():
+        return MINILM_HUB_NAME
+    if resolved in (materialised_e5_dir().resolve(), (models_root() / SHARED_E5).resolve()):
+        return MULTILINGUAL_HUB_NAME
+    return None
 
 
 def _run_materialiser(script: Path, out: Path) -> None:

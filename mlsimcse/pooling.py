@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mlsimcse.choices import POOLINGS
 from mlsimcse.errors import InputError
 
-POOLINGS = ("cls", "cls_mlp", "mean")
 
 
 def check_pooling(name: str) -> str:

@@ -34,12 +34,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mlsimcse.choices import PRECISIONS
 from mlsimcse.errors import InputError
 
 logger = logging.getLogger(__name__)
-
-PRECISIONS = ("fp32", "bf16", "int8", "auto")
-"""What ``encode(precision=...)``, ``--precision`` and the JSON results name."""
 
 SMOOTHING_ALPHA = 0.5
 """How much of a LayerNorm channel's size moves into the weights (SmoothQuant's alpha): 0.3-0.5 kept MiniLM's
@@ -52,11 +50,6 @@ NATIVE_INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
 
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 """CPU flags of a bf16 matrix instruction (x86 AVX512-BF16 and AMX, ARM's BF16 extension)."""
-
-PRECISION_HELP = ("fp32, bf16 (autocast), int8 (an int8 copy of the encoder, CPU only) or auto (the fastest this "
-                  "device runs natively); default: what the dtype option says (speed and quality of each: "
-                  "benchmarks/README.md)")
-"""The help of every ``--precision`` option."""
 
 REPORTED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8",
                   "asimddp", "i8mm", "bf16")

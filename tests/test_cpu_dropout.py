@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import math
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -93,3 +96,27 @@ def test_an_encoder_keeps_its_outputs_in_evaluation_and_drops_out_in_training(ra
     assert reloaded.backbone.config._attn_implementation != ATTENTION_NAME, "the saved config stays portable"
     with torch.no_grad():
         torch.testing.assert_close(reloaded(reloaded.tokenize(SENTENCES)), before, rtol=0, atol=1e-6)
+
+
+def test_importing_mlsimcse_leaves_the_attention_registries_of_transformers_unchanged():
+    """Only ``use_cpu_dropout`` registers the attention function; a fresh interpreter shows the imports alone."""
+    probe = textwrap.dedent("""
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface
+
+        def registries():
+            return dict(AttentionInterface()), dict(AttentionMaskInterface())
+
+        before = registries()
+        import mlsimcse, mlsimcse.training, mlsimcse.training.loop
+        from mlsimcse.training.cpu_dropout import ATTENTION_NAME
+        assert registries() == before, sorted(set(registries()[0]) - set(before[0]))
+        from mlsimcse.training.cpu_dropout import register_attention
+        register_attention()
+        register_attention()
+        functions, masks = registries()
+        assert ATTENTION_NAME in functions and ATTENTION_NAME in masks
+        assert len(functions) == len(before[0]) + 1 and len(masks) == len(before[1]) + 1
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from mlsimcse import shipped
 from mlsimcse.data.build import build_dataset
 from mlsimcse.data.pipeline import load_recipe_examples
 from mlsimcse.data.recipe import load_recipe
+from mlsimcse.errors import InputError
 from mlsimcse.paths import data_root
 
-RECIPES = Path(__file__).resolve().parent.parent / "data_recipes"
+RECIPES = shipped.shipped_folder(shipped.RECIPES)
 DATA = data_root()
 pytestmark = [
     pytest.mark.slow,
@@ -118,10 +120,40 @@ def test_stsb_pairs_stay_row_aligned():
     assert manifest["sources"]["stsb-train-pairs"]["rows_read"] == 2 * 5749
 
 
+EVALUATION_ONLY = {"parallel-ntrex.yaml"}
+"""Recipes whose local data is all evaluation data now (NTREX-128 is news:LANG), so decontamination leaves none."""
 LEAF_RECIPES = sorted(p.name for p in RECIPES.glob("*.yaml") if "include:" not in p.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("recipe", LEAF_RECIPES)
+def test_held_out_sets_are_removed_from_the_recipes_that_read_them():
+    """NTREX-128 (news:LANG) and the UN testset (un-bucc:LANG) are evaluation sets; the UN devset stays."""
+    un = DATA / "un_parallel_v1"
+    languages = ("en", "ar", "es", "fr", "ru", "zh")
+    testset = {key(text) for lang in languages for text in lines(un / "testset" / f"UNv1.0.testset.{lang}")}
+    devset = {key(text) for lang in languages for text in lines(un / "devset" / f"UNv1.0.devset.{lang}")}
+    ntrex = {key(text) for path in (DATA / "ntrex128").glob("newstest2019-ref.*.txt") for text in lines(path)}
+    examples, manifest = load_recipe_examples(RECIPES / "unsup-un-ntrex.yaml")
+    kept = {key(example.texts[0]) for example in examples}
+    assert not kept & (testset | ntrex)
+    assert kept == devset - testset - ntrex, "every devset sentence the held-out sets lack is kept"
+    sources = manifest["sources"]
+    assert sources["ntrex128-sentences"]["examples"] == 0
+    assert sum(sources["ntrex128-sentences"]["decontaminated_by_language"].values()) == 27 * 1997
+    # Measured when the two sets were added: 47,275 UN sentences were kept before, 23,385 after.
+    assert sources["un-v1-sentences"]["examples"] == 23385
+    assert sum(sources["un-v1-sentences"]["decontaminated_by_language"].values()) == 24522
+    _, pairs = load_recipe_examples(RECIPES / "parallel-un.yaml")
+    # 20,000 testset pairs, and 510 devset pairs with a side that is also a testset sentence (39,488 kept before).
+    assert (pairs["examples"], pairs["decontamination"]["removed"]) == (19433, 20510)
+
+
+def test_a_recipe_of_evaluation_data_only_says_so_when_built(tmp_path):
+    with pytest.raises(InputError, match="no examples: of 51922 candidates, 51922 are sentences of evaluation sets"):
+        build_dataset(RECIPES / "parallel-ntrex.yaml", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("recipe", sorted(set(LEAF_RECIPES) - EVALUATION_ONLY))
 def test_every_shipped_recipe_builds_offline_with_a_consistent_manifest(recipe, tmp_path):
     manifest = build_dataset(RECIPES / recipe, tmp_path / "out")
     written = lines(tmp_path / "out" / "examples.jsonl")

@@ -24,6 +24,10 @@ EVAL_FILES = {
     "kornlu/KorSTS/sts-test.tsv": "genre\tfilename\tyear\tid\tscore\ts1\ts2\n-\t-\t-\t1\t3\t한국어 하나\t한국어 둘\n",
     "xnli/test-en.tsv": "xnli test premise\txnli test hypothesis\r\n",
     "kornlu/KorNLI/xnli.test.ko.tsv": "sentence1\tsentence2\tgold_label\n전제\t가설\tneutral\n",
+    "ntrex128/newstest2019-ref.eng-US.txt": "A held-out news sentence.\n",
+    "ntrex128/newstest2019-ref.deu.txt": "Ein zurückgehaltener Nachrichtensatz.\n",
+    "un_parallel_v1/testset/UNv1.0.testset.en": "A held-out UN sentence.\n",
+    "un_parallel_v1/testset/UNv1.0.testset.ids": "A/RES/1\n",  # document ids, not sentences
 }
 
 
@@ -109,6 +113,44 @@ def test_unsup_sentences_share_the_group_of_their_translations_and_are_deduplica
         ("One.", "en", "lines/0/0"), ("Un.", "fr", "lines/0/0"), ("Two.", "en", "lines/0/1"), ("Deux.", "fr", "lines/0/1"),
     ]
     assert manifest["sources"]["lines"]["dropped"] == {"duplicate": 2}
+
+
+def test_held_out_news_and_un_testset_sentences_are_removed_and_a_recipe_left_empty_says_why(root, tmp_path):
+    write_files(root, {
+        "mixed/en.txt": "A held-out news sentence.\nA held-out UN sentence.\nA/RES/1\nKept.\n",
+        "mixed/de.txt": "Ein zurückgehaltener Nachrichtensatz.\nEin UN-Satz.\nEin Dokument.\nBehalten.\n",
+    })
+    lines = """
+        name: mixed
+        sources:
+          - name: mixed-lines
+            kind: aligned_text
+            shape: unsup
+            languages: [en, de]
+            local: {format: lines, sets: ["mixed/{lang}.txt"]}
+    """
+    examples, manifest = load_recipe_examples(write_recipe(tmp_path, lines), data_root=root)
+    assert [ex.texts[0] for ex in examples] == ["Ein UN-Satz.", "A/RES/1", "Ein Dokument.", "Kept.", "Behalten."]
+    assert manifest["sources"]["mixed-lines"]["decontaminated_by_language"] == {"de": 1, "en": 2}
+    assert set(manifest["decontamination"]["eval_files_sha256"]) >= {
+        "ntrex128/newstest2019-ref.deu.txt", "un_parallel_v1/testset/UNv1.0.testset.en"
+    }
+    write_files(root, {"held/en.txt": "A held-out news sentence.\n", "held/de.txt": "Ein zurückgehaltener Nachrichtensatz.\n"})
+    with pytest.raises(InputError, match=r"held.yaml: the recipe produced no examples: of 1 candidates, 1 are "
+                                         r"sentences of evaluation sets \(decontamination\) and 0 were dropped"):
+        build_dataset(write_recipe(tmp_path, PARALLEL_LINES, "held.yaml"), tmp_path / "out", data_root=root)
+    assert not (tmp_path / "out").exists()
+
+
+PARALLEL_LINES = """
+    name: held
+    sources:
+      - name: held-pairs
+        kind: aligned_text
+        shape: parallel
+        languages: [en, de]
+        local: {format: lines, sets: ["held/{lang}.txt"]}
+"""
 
 
 def test_nli_triplets_group_by_premise_and_undo_ptb(root, tmp_path):

@@ -10,7 +10,9 @@ import yaml
 
 from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.errors import InputError
-from mlsimcse.export import export_model, manifest_licences
+from mlsimcse.export import export_model
+from mlsimcse.licences import manifest_licences
+from mlsimcse.shipped import resolve_recipe
 
 SENTENCES = ["the man plays the guitar", "der hund spielt", "le chat"]
 
@@ -20,7 +22,7 @@ def _fake_run(tmp_path, tiny_bert):
     SentenceEncoder.from_pretrained(tiny_bert, pooling="mean").save_pretrained(run / "model")
     config = {"max_steps": 5, "batch_size": 4, "learning_rate": 1e-3, "model": {"max_length": 32},
               "loss": {"temperature": 0.05},
-              "data": {"sources": [{"path": "data_recipes/parallel-stsb-de.yaml"}]}}
+              "data": {"sources": [{"path": str(resolve_recipe("parallel-stsb-de"))}]}}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     results = {"mlsimcse_version": "0.1.0", "date": "2026-11-28", "runs": [
         {"model": "base", "results": [{"task": "stsb:en", "main_score": 80.0, "main_metric": "spearman"}]},

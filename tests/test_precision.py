@@ -133,7 +133,7 @@ def test_eval_records_the_precision_in_its_json(tiny_bert, tmp_path, monkeypatch
                                                                                (0.5, 2.0, 3.5, 4.8))])
     output = tmp_path / "results.json"
     assert main(["eval", str(tiny_bert), "--tasks", "stsb:en", "--precision", "int8", "--output", str(output)]) == 0
-    assert "precision int8" in capsys.readouterr().out
+    assert "precision int8" in capsys.readouterr().err  # a log line of the run, not the table
     assert json.loads(output.read_text())["runs"][0]["precision"] == "int8"
     assert main(["eval", str(tiny_bert), "--tasks", "stsb:en", "--output", str(output)]) == 0
     assert json.loads(output.read_text())["runs"][0]["precision"] == "fp32"

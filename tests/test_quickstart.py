@@ -13,7 +13,7 @@ from mlsimcse.cli import main
 def test_quickstart_writes_model_results_table_and_curve(tmp_path, tiny_bert, shared_data, capsys):
     out = tmp_path / "qs"
     code = main(["quickstart", "--output-dir", str(out), "--base-model", str(tiny_bert), "--suite", "stsb-dev:en",
-                 "max_steps=4", "batch_size=8", "log_every=1"])
+                 "max_steps=4", "batch_size=8", "log_every=1", "report_to=tensorboard"])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert [run["model"] for run in results["runs"]] == ["base", "trained"]
@@ -24,6 +24,15 @@ def test_quickstart_writes_model_results_table_and_curve(tmp_path, tiny_bert, sh
     assert len(steps) == 4
     assert "STS-B" in (out / "results.md").read_text() or "stsb-dev:en" in (out / "results.md").read_text()
     assert "total time" in capsys.readouterr().out
+    card = (out / "model" / "README.md").read_text()
+    assert "| task | base | trained |" in card, "the card is written again with the before/after table"
+    assert "license: cc-by-nc-4.0" in card, "the XNLI triplets are non-commercial, the strictest of the mix"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "logs" / "qs"))
+    events.Reload()
+    trained = results["runs"][1]["results"][0]["main_score"]
+    assert [(e.step, e.value) for e in events.Scalars("final/trained/stsb-dev:en")] == [(4, pytest.approx(trained))]
 
 
 def test_quickstart_refuses_a_used_folder(tmp_path, capsys):

@@ -1,6 +1,6 @@
 """Real learning on real data: 120 CPU steps of en-de translation pairs make the shared MiniLM cross-lingual.
 
-The shipped config ``configs/minilm-cpu-parallel.yaml`` fine-tunes all-MiniLM-L6-v2 (batch 64) on the STS-B
+The shipped config ``minilm-cpu-parallel`` fine-tunes all-MiniLM-L6-v2 (batch 64) on the STS-B
 en-de pairs; deu-eng Tatoeba accuracy (both directions averaged) must rise by at least 10 points.
 """
 
@@ -13,9 +13,10 @@ import pytest
 from mlsimcse.config import load_config
 from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.evaluation import evaluate_tasks
+from mlsimcse.shipped import resolve_config
 from mlsimcse.training import train
 
-CONFIG = Path(__file__).resolve().parent.parent / "configs" / "minilm-cpu-parallel.yaml"
+CONFIG = resolve_config("minilm-cpu-parallel")
 
 
 def _tatoeba_deu(model: str | Path) -> float:

@@ -141,7 +141,7 @@ def test_resume_with_changed_settings_is_refused_listing_each_difference(run, ca
 
 def test_allowed_changes_on_resume_are_applied_and_recorded(run, capsys):
     config, out = run
-    code, printed, _ = _train(capsys, config, out, "--resume", "max_steps=8", "log_every=2")
+    code, _, printed = _train(capsys, config, out, "--resume", "max_steps=8", "log_every=2")
     assert code == 0
     assert "max_steps: 6 -> 8 (recorded in config.yaml and resumes.jsonl)" in printed
     saved = yaml.safe_load((out / "config.yaml").read_text())
@@ -188,7 +188,7 @@ def test_resume_from_an_older_checkpoint_keeps_one_line_per_step_and_seals_no_le
     leftover.mkdir()
     (leftover / "stale.bin").write_bytes(b"from a save that was killed")
 
-    code, printed, _ = _train(capsys, config, out, "--resume")
+    code, _, printed = _train(capsys, config, out, "--resume")
     assert code == 0 and f"resumed from {checkpoints / 'step-00000003'} (step 3)" in printed
     assert "dropped 4 line(s) of metrics.jsonl past step 3: those steps run again" in printed
     assert _steps(out) == [1, 2, 3, 4, 5, 6]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from mlsimcse import shipped
 from mlsimcse.data import MixtureBatchSampler, MixtureConfig, SourceSpec, normalize_text
 from mlsimcse.paths import data_root
 
-RECIPES = Path(__file__).resolve().parent.parent / "data_recipes"
+RECIPES = shipped.shipped_folder(shipped.RECIPES)
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (data_root() / "xnli").is_dir(), reason=f"shared data not found at {data_root()}"),

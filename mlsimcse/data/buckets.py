@@ -15,9 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
-from tqdm.auto import tqdm
-
 from mlsimcse.errors import InputError
+from mlsimcse.progress import progress_bar
 from mlsimcse.records import Example
 
 UNKNOWN_LANGUAGE = "und"
@@ -124,7 +123,7 @@ def index_jsonl(path: str) -> list[Bucket]:
     ranges: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     rows: dict[tuple[str, str], int] = defaultdict(int)
     offset = 0
-    with open(path, "rb") as handle, tqdm(
+    with open(path, "rb") as handle, progress_bar(
         total=os.path.getsize(path), unit="B", unit_scale=True, desc=f"index {os.path.basename(path)}", leave=False
     ) as progress:
         for line_no, line in enumerate(handle, start=1):

@@ -43,6 +43,8 @@ def build_dataset(
     check_output_path(out_dir, inputs=[*recipe.files, run.data_root], is_dir=True)
     with atomic_path(out_dir, is_dir=True) as tmp:
         parts = _write_parts(run.examples(), tmp / _PARTS)
+        if not parts:
+            raise InputError(_nothing_kept(run.manifest), path=recipe.path)
         examples_path = tmp / FORMATS[fmt]
         if fmt == "jsonl":
             rows = _concatenate(parts, examples_path)
@@ -72,9 +74,18 @@ def _write_parts(examples: Iterator[Example], folder: Path) -> list[Path]:
                 paths[key] = folder / f"{len(paths)}.jsonl"
                 handles[key] = stack.enter_context(open(paths[key], "w", encoding="utf-8"))
             handles[key].write(example.to_json() + "\n")
-    if not paths:
-        raise InputError("the recipe produced no examples (all rows dropped?)")
     return [paths[key] for key in sorted(paths)]
+
+
+def _nothing_kept(manifest: dict[str, Any]) -> str:
+    """Why a recipe produced no examples, from its manifest: what decontamination and clean-up removed."""
+    sources = manifest["sources"].values()
+    candidates = sum(report["candidates"] for report in sources)
+    removed = manifest["decontamination"]["removed"]
+    dropped = sum(sum(report["dropped"].values()) for report in sources)
+    skipped = f"; sources skipped: {', '.join(manifest['skipped_sources'])}" if manifest["skipped_sources"] else ""
+    return (f"the recipe produced no examples: of {candidates} candidates, {removed} are sentences of evaluation "
+            f"sets (decontamination) and {dropped} were dropped (length, duplicates, bad rows){skipped}")
 
 
 def _concatenate(parts: list[Path], target: Path) -> int:

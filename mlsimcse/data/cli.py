@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlsimcse.data.build import build_dataset
+from mlsimcse.choices import FORMS
 from mlsimcse.data.dataset_files import FORMATS
-from mlsimcse.data.pipeline import FORMS
+from mlsimcse.shipped import RECIPES, shipped_files
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser(
         "data",
         help="build training datasets from data recipes",
-        description="Turn corpora into training examples with the declarative recipes in data_recipes/.",
+        description="Turn corpora into training examples with declarative data recipes (YAML; the shipped "
+                    f"ones by short name: {', '.join(shipped_files(RECIPES))}).",
     )
     commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
     build = commands.add_parser(
@@ -28,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "per source and language, dropped rows by reason, decontamination counts and input sha256s."
         ),
     )
-    build.add_argument("recipe", type=Path, help="recipe YAML, e.g. data_recipes/sup-xnli-crosslingual.yaml")
+    build.add_argument("recipe", type=Path,
+                       help="recipe YAML, or a shipped recipe's short name, e.g. sup-xnli-crosslingual")
     build.add_argument("--out", type=Path, required=True, help="output folder (written atomically)")
     build.add_argument(
         "--data-root",
@@ -46,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlsimcse.data.build import build_dataset
+
     manifest = build_dataset(args.recipe, args.out, data_root=args.data_root, fmt=args.format, form=args.form,
                              overwrite=args.overwrite)
     print(f"wrote {manifest['output']['rows']} examples to {args.out / manifest['output']['file']}")

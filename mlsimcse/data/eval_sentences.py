@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from mlsimcse.data.normalize import normalize_text
 from mlsimcse.data.text_files import RowProblem, iter_rows, read_lines
 from mlsimcse.errors import InputError
 from mlsimcse.io_utils import sha256_file
+from mlsimcse.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,9 @@ EVAL_SETS = (
     EvalFiles("korsts test", "kornlu/KorSTS/sts-test.tsv", width=7, columns=(5, 6), header=True),
     EvalFiles("xnli test", "xnli/test-*.tsv", width=2, columns=(0, 1)),
     EvalFiles("kornli test", "kornlu/KorNLI/xnli.test.ko.tsv", width=3, columns=(0, 1), header=True),
+    # The held-out domains (news:LANG, un-bucc:LANG): every language's file; the UN devset stays for training.
+    EvalFiles("ntrex-128", "ntrex128/newstest2019-ref.*.txt"),
+    EvalFiles("un v1.0 testset", "un_parallel_v1/testset/UNv1.0.testset.[a-z][a-z]"),
 )
 
 
@@ -59,7 +61,7 @@ def load_eval_sentences(data_root: Path) -> EvalSentences:
     """Read every evaluation set under ``data_root``; each set must be present."""
     keys: set[str] = set()
     hashes: dict[str, str] = {}
-    for eval_set in tqdm(EVAL_SETS, desc="evaluation sets", leave=False):
+    for eval_set in progress_bar(EVAL_SETS, desc="evaluation sets", leave=False):
         paths = sorted(data_root.glob(eval_set.pattern))
         if not paths:
             raise InputError(

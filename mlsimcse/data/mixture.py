@@ -15,6 +15,7 @@ from mlsimcse.errors import InputError
 from mlsimcse.prompts import check_column_prompts
 from mlsimcse.records import OBJECTIVES, SHAPE_COLUMNS
 from mlsimcse.schema import FieldError, build, check_fields, setting
+from mlsimcse.shipped import source_path
 
 ALL_COLUMNS = tuple(dict.fromkeys(name for names in SHAPE_COLUMNS.values() for name in names))
 """Column names a source's per-column ``prompt`` may use (each objective's, see :data:`SHAPE_COLUMNS`)."""
@@ -33,9 +34,10 @@ imbalance on a log scale without repeating small languages dozens of times per e
 class SourceSpec:
     """One entry of ``data.sources``: where examples come from and how much of the mix they get.
 
-    Examples come from ``path`` (a recipe, built folder or JSONL/Arrow file) or from ``dataset`` (a Hugging Face
-    dataset with sentence-transformers' columns: a name given to ``train(datasets=...)``, a ``save_to_disk``
-    folder or a Hub name; ``columns``, ``split`` and ``subset`` apply to it; :mod:`mlsimcse.data.hf_dataset_source`).
+    Examples come from ``path`` (a recipe, or a shipped recipe's short name; a built folder or JSONL/Arrow file)
+    or from ``dataset`` (a Hugging Face dataset with sentence-transformers' columns: a name given to
+    ``train(datasets=...)``, a ``save_to_disk`` folder or a Hub name; ``columns``, ``split`` and ``subset`` apply
+    to it; :mod:`mlsimcse.data.hf_dataset_source`).
     """
 
     SHORTHAND: ClassVar[str] = "path"  # a bare string in data.sources is the path
@@ -54,6 +56,8 @@ class SourceSpec:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.path is not None:
+            self.path = source_path(self.path)  # a shipped recipe's short name -> its file
         if (self.path is None) == (self.dataset is None):
             raise InputError(f"data.sources entry {self.name or self.path or self.dataset!r} needs exactly one of "
                              "'path' (recipe, built folder, JSONL) or 'dataset' (a datasets Dataset)")

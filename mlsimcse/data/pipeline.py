@@ -17,11 +17,11 @@ from mlsimcse.data.eval_sentences import load_eval_sentences
 from mlsimcse.data.nli_source import read_nli_source
 from mlsimcse.data.recipe import Recipe, SourceRecipe, load_recipe, recipe_as_dict
 from mlsimcse.data.report import BadRowPolicy, SourceReport
+from mlsimcse.choices import FORMS
 from mlsimcse.errors import InputError
 from mlsimcse.paths import data_root as default_data_root
 from mlsimcse.records import Example
 
-FORMS = ("local", "hub")
 
 
 def load_recipe_examples(

@@ -1,8 +1,9 @@
 """The data-recipe schema: which corpora, which languages, which training shape, which clean-up.
 
-A recipe is a YAML file in ``data_recipes/``. Every source has a local form (files under the data root,
-used offline) and may have a Hugging Face Hub form (dataset name, config, split, columns); both yield the
-same examples, so one recipe serves an offline laptop and a cluster with Hub access. Recipes compose:
+A recipe is a YAML file, such as those shipped in ``mlsimcse/data_recipes/`` (:mod:`mlsimcse.shipped`). Every
+source has a local form (files under the data root, used offline) and may have a Hugging Face Hub form
+(dataset name, config, split, columns); both yield the same examples, so one recipe serves an offline laptop
+and a cluster with Hub access. Recipes compose:
 ``include`` pulls in other recipes' sources and ``languages`` restricts all of them, so "STS-B parallel,
 German only" is a three-line recipe. Unknown keys are errors, because a typo would otherwise silently
 change the training data; so is a ``languages`` code that none of the recipe's sources offers (``[de, xx]``
@@ -19,6 +20,7 @@ from typing import Any
 from mlsimcse.errors import InputError
 from mlsimcse.records import SHAPE_COLUMNS
 from mlsimcse.schema import FieldError, coerce
+from mlsimcse.shipped import resolve_recipe
 from mlsimcse.yaml_marks import KeyPath, line_of, read_yaml_mapping
 
 KINDS = {"aligned_text": ("unsup", "parallel"), "nli": ("sup",)}
@@ -121,8 +123,9 @@ class Recipe:
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Read a recipe YAML, resolving ``include`` and ``languages``, and validate it."""
-    path = Path(path)
+    """Read a recipe YAML (a path, or a shipped recipe's short name such as ``parallel-stsb``), resolving
+    ``include`` and ``languages``, and validate it."""
+    path = resolve_recipe(path)
     return _load(path, seen=())
 
 

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from mlsimcse.errors import InputError
 from mlsimcse.evaluation.languages import STSB_NON_ENGLISH_10, TATOEBA_ALL_112, TATOEBA_XNLI_14, TATOEBA_XTREME_36
+from mlsimcse.evaluation.languages import NEWS_XNLI_14, UN_BUCC_5
 from mlsimcse.evaluation.loaders.sts17 import STS17_TRACKS
 from mlsimcse.evaluation.results import TaskResult
 
@@ -45,6 +46,9 @@ AGGREGATES: tuple[Aggregate, ...] = (
         "tatoeba-xtreme36-avg", "Tatoeba-36 avg (XTREME)", tuple(f"tatoeba:{lang}" for lang in TATOEBA_XTREME_36)
     ),
     Aggregate("tatoeba-all112-avg", "Tatoeba-112 avg", tuple(f"tatoeba:{lang}" for lang in TATOEBA_ALL_112)),
+    # The held-out domains (news, UN documents): the same XNLI languages as Tatoeba-14, and the five UN languages.
+    Aggregate("news-xnli14-avg", "News-14 avg", tuple(f"news:{lang}" for lang in NEWS_XNLI_14)),
+    Aggregate("un-bucc-avg-5", "UN mining avg (5)", tuple(f"un-bucc:{lang}" for lang in UN_BUCC_5)),
     Aggregate(
         "senteval-sts-avg-7",
         "SimCSE STS avg (7)",

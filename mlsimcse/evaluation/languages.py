@@ -1,6 +1,7 @@
 """The standard language sets results are averaged over, named so an average always says what it covers.
 
 Tatoeba uses LASER's three-letter codes (``cmn`` is Mandarin, ``swh`` Swahili, ``pes`` Persian).
+NTREX-128 uses its file names' codes (``arb`` Arabic, ``swa`` Swahili, ``zho_Hans`` simplified Chinese).
 """
 
 from __future__ import annotations
@@ -25,3 +26,10 @@ TATOEBA_XTREME_36 = tuple(
 
 STSB_NON_ENGLISH_10 = ("de", "es", "fr", "it", "ja", "nl", "pl", "pt", "ru", "zh")
 """The ten machine-translated languages of ``stsb_multi_mt``."""
+
+NEWS_XNLI_14 = ("arb", "bul", "deu", "ell", "spa", "fra", "hin", "rus", "swa", "tha", "tur", "urd", "vie", "zho_Hans")
+"""The 14 non-English XNLI languages in NTREX-128's codes: Latin, Cyrillic, Arabic, Devanagari, Thai, Greek and
+Han scripts, the same languages as :data:`TATOEBA_XNLI_14` so the two averages can be set side by side."""
+
+UN_BUCC_5 = ("ar", "es", "fr", "ru", "zh")
+"""The UN Parallel Corpus v1.0 languages besides English, each mined against English (``un-bucc``)."""

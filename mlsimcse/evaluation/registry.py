@@ -1,25 +1,5 @@
-"""Task names -> tasks, plus named groups of tasks and the suites the CLI offers.
-
-Task names (FAMILY:ARGUMENT):
-  stsb:LANG                STS-B test, LANG in en de es fr it ja nl pl pt ru zh (stsb_multi_mt)
-  stsb-dev:LANG            the same on the dev split (fast: the trainer's checkpoint selection)
-  xstsb:L1-L2              cross-lingual STS-B test: sentence1 in L1, sentence2 in L2
-  xstsb-dev:L1-L2          the same on dev
-  sts17:TRACK              STS17: ar-ar ar-en es-es es-en-4a es-en-4b en-en tr-en
-  sts12 ... sts16          SentEval STS with the "all" aggregation
-  sickr                    SICK-R test
-  tatoeba:LANG             LASER Tatoeba retrieval, LANG a LASER code (deu, cmn, swh, ...)
-  parallel:SRC,TGT         retrieval between any two line-aligned files
-  bucc:FOLDER[:TUNE:EVAL]  BUCC mining; FOLDER a path named SRC-TGT, or a pair under DATA_ROOT/bucc2018;
-                           threshold tuned on split TUNE (default sample), reported on EVAL (default training)
-  geometry[:LANG]          alignment, uniformity, anisotropy on STS-B test (default en)
-
-Groups: stsb, stsb-dev (11 languages each), xstsb (en->each of the 10 others), sts17 (7 tracks),
-senteval-sts (SimCSE's 7 English tasks), tatoeba (112), tatoeba-xnli14, tatoeba-xtreme36.
-Suites: quick (stsb xstsb sts17 tatoeba-xnli14), multilingual (the same with all of tatoeba),
-english-senteval (senteval-sts geometry), full (all of them).
-Averages such as "STS-B multi avg (10)" are added whenever all their tasks ran (see aggregates).
-"""
+"""Task names -> tasks, plus the named groups of tasks; the names themselves are described in
+:mod:`mlsimcse.evaluation.task_names`, which holds the suites."""
 
 from __future__ import annotations
 
@@ -30,17 +10,21 @@ from typing import Callable
 
 from mlsimcse.errors import InputError
 from mlsimcse.evaluation.languages import (
+    NEWS_XNLI_14,
     STSB_NON_ENGLISH_10,
     TATOEBA_ALL_112,
     TATOEBA_XNLI_14,
     TATOEBA_XTREME_36,
+    UN_BUCC_5,
 )
+from mlsimcse.evaluation.loaders.ntrex import ENGLISH_FILE_CODE, NTREX_CODES, NTREX_LANGUAGES, read_ntrex
 from mlsimcse.evaluation.loaders.parallel import read_parallel_files, read_tatoeba
 from mlsimcse.evaluation.loaders.senteval import SENTEVAL_STS_SUBSETS, read_senteval_sts, read_sick_relatedness_test
 from mlsimcse.evaluation.loaders.sts17 import STS17_TRACKS, read_sts17
 from mlsimcse.evaluation.loaders.stsb import STSB_LANGUAGES, read_cross_lingual_stsb, read_stsb
+from mlsimcse.evaluation.task_names import SUITES
 from mlsimcse.evaluation.tasks.base import Task
-from mlsimcse.evaluation.tasks.bucc import BuccTask
+from mlsimcse.evaluation.tasks.bucc import BuccTask, UnBuccTask
 from mlsimcse.evaluation.tasks.geometry import GeometryTask
 from mlsimcse.evaluation.tasks.retrieval import TranslationRetrievalTask
 from mlsimcse.evaluation.tasks.sts import STSTask
@@ -48,6 +32,10 @@ from mlsimcse.paths import data_root
 
 STS_METRIC = "Spearman x100 (and Pearson) of cosine similarity vs gold over all scored pairs"
 SENTEVAL_TEXT = "sentences whitespace-tokenised and re-joined as SentEval does"
+RETRIEVAL_METRIC = (
+    "cosine nearest-neighbour accuracy % xx->en and en->xx, main = their mean; a hit when the retrieved text "
+    "equals the gold translation's text (as sentence-transformers' TranslationEvaluator)"
+)
 BUCC_DEFAULT_SPLITS = ("sample", "training")
 
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -59,13 +47,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "tatoeba": tuple(f"tatoeba:{language}" for language in TATOEBA_ALL_112),
     "tatoeba-xnli14": tuple(f"tatoeba:{language}" for language in TATOEBA_XNLI_14),
     "tatoeba-xtreme36": tuple(f"tatoeba:{language}" for language in TATOEBA_XTREME_36),
-}
-
-SUITES: dict[str, tuple[str, ...]] = {
-    "quick": ("stsb", "xstsb", "sts17", "tatoeba-xnli14"),
-    "multilingual": ("stsb", "xstsb", "sts17", "tatoeba"),
-    "english-senteval": ("senteval-sts", "geometry"),
-    "full": ("stsb", "xstsb", "sts17", "tatoeba", "senteval-sts", "geometry"),
+    "news-xnli14": tuple(f"news:{language}" for language in NEWS_XNLI_14),
+    "un-bucc": tuple(f"un-bucc:{language}" for language in UN_BUCC_5),
 }
 
 
@@ -75,7 +58,11 @@ def resolve_tasks(tasks: list[str] | tuple[str, ...] | str) -> list[Task]:
     if not names:
         raise InputError("no tasks given")
     expanded = dict.fromkeys(name for requested in names for name in _expand(requested.strip()))
-    return [build_task(name) for name in expanded]
+    tasks = {}
+    for name in expanded:  # an alias (news:de) builds the task under its one name (news:deu): keep it once
+        task = build_task(name)
+        tasks.setdefault(task.name, task)
+    return list(tasks.values())
 
 
 def build_task(name: str) -> Task:
@@ -162,13 +149,27 @@ def _sick_relatedness(name: str, argument: str) -> Task:
 
 def _tatoeba(name: str, argument: str) -> Task:
     language = _choice(name, argument, TATOEBA_ALL_112, "Tatoeba language")
-    protocol = (
-        f"LASER Tatoeba {language}-eng: cosine nearest-neighbour accuracy % xx->en and en->xx, main = their mean; "
-        "a hit when the retrieved text equals the gold translation's text (as sentence-transformers' "
-        "TranslationEvaluator)"
-    )
+    protocol = f"LASER Tatoeba {language}-eng: {RETRIEVAL_METRIC}"
     return TranslationRetrievalTask(
         name, protocol, partial(read_tatoeba, language), source_label="xx", target_label="en"
+    )
+
+
+def _news(name: str, argument: str) -> Task:
+    """NTREX-128 retrieval; a two-letter or LASER code is an alias, the task is named by the NTREX code."""
+    if argument not in NTREX_CODES:
+        codes = " ".join(language.code for language in NTREX_LANGUAGES)
+        raise InputError(
+            f"task {name!r}: unknown NTREX-128 language {argument!r}; choose one of {codes} "
+            "(or their two-letter codes)"
+        )
+    code = NTREX_CODES[argument].code
+    protocol = (
+        f"NTREX-128 newstest2019 {code}-eng (English: the {ENGLISH_FILE_CODE} source; news, 1,997 sentences, "
+        f"both directions): {RETRIEVAL_METRIC}"
+    )
+    return TranslationRetrievalTask(
+        f"news:{code}", protocol, partial(read_ntrex, code), source_label="xx", target_label="en"
     )
 
 
@@ -198,6 +199,10 @@ def _bucc(name: str, argument: str) -> Task:
     return BuccTask(name, folder, tune_split, report_split)
 
 
+def _un_bucc(name: str, argument: str) -> Task:
+    return UnBuccTask(name, _choice(name, argument, UN_BUCC_5, "UN language"))
+
+
 def _geometry(name: str, argument: str) -> Task:
     language = _choice(name, argument or "en", STSB_LANGUAGES, "STS-B language")
     return GeometryTask(name, language)
@@ -214,5 +219,7 @@ _FAMILIES: dict[str, Callable[[str, str], Task]] = {
     "tatoeba": _tatoeba,
     "parallel": _parallel_files,
     "bucc": _bucc,
+    "news": _news,
+    "un-bucc": _un_bucc,
     "geometry": _geometry,
 }

@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from tqdm.auto import tqdm
-
 from mlsimcse.evaluation.aggregates import aggregate_results
 from mlsimcse.evaluation.cache import EmbeddingCache, SentenceEncoderLike
 from mlsimcse.evaluation.registry import resolve_tasks
 from mlsimcse.evaluation.results import TaskResult
 from mlsimcse.evaluation.tasks.base import Embed, Task, TaskData
+from mlsimcse.progress import progress_bar
 from mlsimcse.prompts import encoder_prompt
 
 
@@ -31,7 +30,7 @@ def load_tasks(tasks: Sequence[Task], *, show_progress_bar: bool | None = None) 
     """Read every task's data (the files, or the Hub where a file is absent)."""
     return [
         LoadedTask(task, task.load())
-        for task in tqdm(tasks, desc="load data", unit="task", disable=_tqdm_disable(show_progress_bar))
+        for task in progress_bar(tasks, desc="load data", unit="task", enabled=show_progress_bar)
     ]
 
 
@@ -42,7 +41,7 @@ def score_loaded(
     cache.prefetch(sentence for item in loaded for sentence in item.data.sentences())
     results = [
         _task_result(item, cache.embed)
-        for item in tqdm(loaded, desc="score", unit="task", disable=_tqdm_disable(show_progress_bar))
+        for item in progress_bar(loaded, desc="score", unit="task", enabled=show_progress_bar)
     ]
     results += aggregate_results(results)
     for result in results:
@@ -91,8 +90,3 @@ def _task_result(item: LoadedTask, embed: Embed) -> TaskResult:
         data_sha256=item.data.origin.sha256,
         main_metric=scored.main_metric,
     )
-
-
-def _tqdm_disable(show_progress_bar: bool | None) -> bool | None:
-    """tqdm's ``disable``: None lets tqdm hide the bar when output is not a terminal."""
-    return None if show_progress_bar is None else not show_progress_bar

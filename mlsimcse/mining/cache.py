@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import numpy as np
 from mlsimcse.errors import InputError
 from mlsimcse.io_utils import atomic_path, remove_stale_temporaries, sha256_file, write_json
 from mlsimcse.mining.knn import row_chunks
+from mlsimcse.paths import cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +38,7 @@ STORED_DTYPE = np.float16
 
 def default_cache_root() -> Path:
     """``$MLSIMCSE_CACHE_DIR/embeddings``, else ``$XDG_CACHE_HOME/mlsimcse/embeddings`` (``~/.cache``)."""
-    explicit = os.environ.get("MLSIMCSE_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser() / "embeddings"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "mlsimcse" / "embeddings"
+    return cache_root() / "embeddings"
 
 
 def cache_key(identity: dict[str, Any]) -> str:

@@ -11,17 +11,21 @@ import argparse
 import functools
 from pathlib import Path
 
+from mlsimcse.choices import (
+    BACKENDS,
+    CORPUS_FORMATS,
+    EMITS,
+    INDEXES,
+    MARGINS,
+    MODES,
+    POOLINGS,
+    PRECISION_HELP,
+    PRECISIONS,
+)
 from mlsimcse.cli_types import positive_int
 from mlsimcse.errors import InputError
 from mlsimcse.io_utils import check_output_path
-from mlsimcse.mining.corpus import FORMATS
-from mlsimcse.mining.knn import BACKENDS, INDEXES, SearchConfig
-from mlsimcse.mining.margin import MARGINS, MODES
-from mlsimcse.mining.output import EMITS
-from mlsimcse.mining.parts import Part
 from mlsimcse.paths import default_base_model
-from mlsimcse.pooling import POOLINGS
-from mlsimcse.precision import PRECISION_HELP, PRECISIONS
 
 SPLIT_EPILOG = ("For corpora that outgrow one machine run, with any job scheduler: "
                 "`mlsimcse mine-embed --input SRC TGT --part i/N` (N jobs), then "
@@ -30,8 +34,10 @@ SPLIT_EPILOG = ("For corpora that outgrow one machine run, with any job schedule
                 "All jobs must see the same --cache-dir (a shared file system).")
 
 
-def _part(text: str) -> Part:
+def _part(text: str):
     """``i/N`` for argparse, whose usage message then explains a bad value."""
+    from mlsimcse.mining.parts import Part
+
     try:
         return Part.parse(text)
     except InputError as err:
@@ -66,8 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "with --part 0/N .. N-1/N to share the work; each encodes every N-th shard.",
         epilog=SPLIT_EPILOG)
     embed.add_argument("--input", required=True, nargs="+", type=Path, help="corpus files to encode")
-    embed.add_argument("--format", default="auto", choices=FORMATS, help=_FORMAT_HELP)
-    embed.add_argument("--part", type=_part, default=Part(0, 1), help="this job's part, 0-based i/N")
+    embed.add_argument("--format", default="auto", choices=CORPUS_FORMATS, help=_FORMAT_HELP)
+    embed.add_argument("--part", type=_part, default="0/1", help="this job's part, 0-based i/N")
     _add_model(embed)
     _add_encoding(embed)
     embed.set_defaults(func=run_embed)
@@ -102,7 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_corpus_pair(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--src", required=True, type=Path, help="source-language corpus")
     parser.add_argument("--tgt", required=True, type=Path, help="target-language corpus")
-    parser.add_argument("--format", default="auto", choices=FORMATS, help=_FORMAT_HELP)
+    parser.add_argument("--format", default="auto", choices=CORPUS_FORMATS, help=_FORMAT_HELP)
 
 
 def _add_model(parser: argparse.ArgumentParser) -> None:
@@ -240,7 +246,9 @@ def _scoring(args: argparse.Namespace):
                           threshold=args.threshold, top_fraction=args.top_fraction, emit=args.emit)
 
 
-def _search(args: argparse.Namespace) -> SearchConfig:
+def _search(args: argparse.Namespace):
+    from mlsimcse.mining.knn import SearchConfig
+
     return SearchConfig(backend=args.backend, index=args.index, chunk_size=args.chunk_size, nlist=args.nlist,
                         nprobe=args.nprobe, refine_factor=args.refine_factor, hnsw_m=args.hnsw_m,
                         ef_search=args.ef_search, device=args.device or "auto")

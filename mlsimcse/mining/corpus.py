@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mlsimcse.choices import CORPUS_FORMATS as FORMATS
 from mlsimcse.errors import InputError
 
-FORMATS = ("auto", "plain", "ids")
 
 
 @dataclass(frozen=True)

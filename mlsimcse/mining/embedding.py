@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mlsimcse.faults import fault_point
 from mlsimcse.mining.cache import SHARD_ROWS, EmbeddingCache
@@ -22,6 +21,7 @@ from mlsimcse.mining.corpus import Corpus
 from mlsimcse.mining.knn import row_chunks
 from mlsimcse.mining.options import Encoder, EncodeOptions
 from mlsimcse.mining.parts import Part
+from mlsimcse.progress import progress_bar
 
 CHUNK_BATCHES = 16
 """Batches handed to the encoder per call: large enough to keep it busy, small enough for live progress."""
@@ -83,7 +83,7 @@ def embed_corpus(corpus: Corpus, encoder: Encoder, options: EncodeOptions,
     cache = open_corpus_cache(corpus, encoder, options)
     todo = [shard for shard in cache.missing_shards() if part.owns_shard(shard)]
     total = sum(cache.shards[s][1] - cache.shards[s][0] for s in todo)
-    with tqdm(total=total, desc=f"encode {corpus.path.name}", unit="sent", disable=not options.progress) as bar:
+    with progress_bar(total=total, desc=f"encode {corpus.path.name}", unit="sent", enabled=options.progress) as bar:
         for shard in todo:
             encode_shard(corpus, cache, encoder, options, shard, on_rows=bar.update)
     return cache

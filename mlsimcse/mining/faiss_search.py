@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from mlsimcse.errors import InputError
 from mlsimcse.mining.knn import Neighbours, RowSource, SearchConfig, float32_rows, row_chunks
+from mlsimcse.progress import progress_bar
 
 TRAINING_ROWS_PER_LIST = 50
 """IVF training sample per list: above the 39 faiss warns under, far below the full corpus."""
@@ -32,8 +32,8 @@ def faiss_knn(queries: RowSource, database: RowSource, k: int, config: SearchCon
     index = build_index(database, config)
     sims = np.empty((len(queries), k), dtype=np.float32)
     ids = np.empty((len(queries), k), dtype=np.int64)
-    for start, stop in tqdm(row_chunks(len(queries), config.chunk_size), desc=desc, unit="chunk",
-                            disable=not config.progress):
+    for start, stop in progress_bar(row_chunks(len(queries), config.chunk_size), desc=desc, unit="chunk",
+                                    enabled=config.progress):
         sims[start:stop], ids[start:stop] = index.search(float32_rows(queries, start, stop), k)
     return Neighbours(sims, ids)
 

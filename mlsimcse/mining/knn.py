@@ -17,10 +17,9 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from mlsimcse.choices import BACKENDS, INDEXES
 from mlsimcse.errors import InputError
 
-BACKENDS = ("auto", "faiss", "torch")
-INDEXES = ("flat", "ivf", "ivfpq", "hnsw")
 
 
 class RowSource(Protocol):

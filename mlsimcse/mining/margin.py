@@ -19,11 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlsimcse.choices import MARGINS, MODES
 from mlsimcse.errors import InputError
 from mlsimcse.mining.knn import Neighbours, RowSource, SearchConfig, knn_search
 
-MARGINS = ("ratio", "distance", "absolute")
-MODES = ("forward", "backward", "intersect", "max")
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from mlsimcse.choices import EMITS
 from mlsimcse.errors import InputError, check_at_least_one
 from mlsimcse.mining.cache import SHARD_ROWS, default_cache_root
 from mlsimcse.mining.margin import MinedPairs, check_scoring
-from mlsimcse.mining.output import EMITS
 
 
 class Encoder(Protocol):

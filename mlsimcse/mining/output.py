@@ -18,7 +18,6 @@ from mlsimcse.mining.corpus import Corpus
 from mlsimcse.mining.knn import row_chunks
 from mlsimcse.mining.margin import MinedPairs
 
-EMITS = ("text", "ids")
 WRITE_CHUNK = 65536
 """Pairs whose texts are read back and written at a time, bounding memory for any number of pairs."""
 

@@ -41,8 +41,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from tqdm.auto import tqdm
-
 from mlsimcse.errors import InputError
 from mlsimcse.mining.cache import EmbeddingCache, cache_key
 from mlsimcse.mining.corpus import Corpus, read_corpus
@@ -52,6 +50,7 @@ from mlsimcse.mining.options import EncodeOptions, Encoder, ModelSpec, ScoringOp
 from mlsimcse.mining.parts import Part, save_search_part
 from mlsimcse.mining.pipeline import merge_files, search_part
 from mlsimcse.mining.summary import MiningSummary
+from mlsimcse.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +275,7 @@ class StageBar:
     """One progress bar per stage on the driver: units of work done of the total, items per second."""
 
     def __init__(self, stage: str, total: int, unit: str, item: str, enabled: bool):
-        self.bar = tqdm(total=total, desc=f"ray {stage}", unit=unit, disable=not enabled)
+        self.bar = progress_bar(total=total, desc=f"ray {stage}", unit=unit, enabled=enabled)
         self.item = item
         self.items = 0
         self.started = time.perf_counter()

@@ -12,10 +12,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mlsimcse.errors import InputError
 from mlsimcse.mining.knn import Neighbours, RowSource, SearchConfig, float32_rows, row_chunks
+from mlsimcse.progress import progress_bar
 
 
 def torch_knn(queries: RowSource, database: RowSource, k: int, config: SearchConfig, *,
@@ -25,8 +25,8 @@ def torch_knn(queries: RowSource, database: RowSource, k: int, config: SearchCon
     database_tile = _tile_reader(database, tiles, device)
     sims = np.empty((len(queries), k), dtype=np.float32)
     ids = np.empty((len(queries), k), dtype=np.int64)
-    for start, stop in tqdm(row_chunks(len(queries), config.chunk_size), desc=desc, unit="chunk",
-                            disable=not config.progress):
+    for start, stop in progress_bar(row_chunks(len(queries), config.chunk_size), desc=desc, unit="chunk",
+                                    enabled=config.progress):
         query = torch.from_numpy(float32_rows(queries, start, stop)).to(device)
         best_sims = torch.empty((stop - start, 0), device=device)
         best_ids = torch.empty((stop - start, 0), dtype=torch.long, device=device)

@@ -1,14 +1,18 @@
-"""``mlsimcse train`` and ``mlsimcse encode``: the two commands around the core encoder."""
+"""``mlsimcse train`` and ``mlsimcse encode``: the two commands around the core encoder.
+
+Like every command module, it imports only light modules at the top, since every start of ``mlsimcse``
+builds all the parsers; torch, numpy and the rest are imported by the command that runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 
-import numpy as np
-
+from mlsimcse.choices import PRECISION_HELP, PRECISIONS
 from mlsimcse.cli_types import positive_int
-from mlsimcse.precision import PRECISION_HELP, PRECISIONS
+from mlsimcse.shipped import CONFIGS, shipped_files
 
 
 class _IntermixedParser(argparse.ArgumentParser):
@@ -37,11 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train an encoder from a YAML config",
         description="Train a sentence encoder with contrastive objectives (unsup, sup, parallel, distill). "
                     "Launch with `accelerate launch -m mlsimcse train ...` for several processes or machines.",
-        epilog="examples:\n  mlsimcse train configs/minilm-cpu-parallel.yaml max_steps=50 output_dir=runs/try\n"
-               "  mlsimcse train configs/minilm-cpu-parallel.yaml --resume max_steps=100 output_dir=runs/try",
+        epilog="examples:\n  mlsimcse train minilm-cpu-parallel max_steps=50 output_dir=runs/try\n"
+               "  mlsimcse train minilm-cpu-parallel --resume max_steps=100 output_dir=runs/try\n"
+               "  mlsimcse train my-config.yaml\n"
+               + textwrap.fill(f"shipped configs: {', '.join(shipped_files(CONFIGS))}", 79,
+                               subsequent_indent="  ", break_on_hyphens=False),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     train.__class__ = _IntermixedParser
-    train.add_argument("config", help="YAML file with the training config (see configs/)")
+    train.add_argument("config", help="YAML file with the training config, or a shipped config's short name")
     train.add_argument("overrides", nargs="*", default=[], metavar="key=value",
                        help="override config values, dotted for nested keys: loss.temperature=0.1")
     train.add_argument("--resume", action="store_true",
@@ -80,6 +87,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from mlsimcse.devices import resolve_device
     from mlsimcse.encoder import SentenceEncoder
     from mlsimcse.io_utils import atomic_path, check_output_path, read_sentences

@@ -15,7 +15,9 @@ accelerator keep PyTorch's own fused dropout.
 :func:`use_cpu_dropout` puts this into a Hugging Face encoder: its ``nn.Dropout`` modules become
 :class:`CpuDropout`, and models that take their attention function from transformers' ``AttentionInterface``
 (BERT, XLM-R and most current encoders) get :func:`attention_with_cpu_dropout`, which is SDPA whenever no dropout
-applies (evaluation) and the plain softmax-dropout-matmul otherwise.
+applies (evaluation) and the plain softmax-dropout-matmul otherwise. The function is registered with transformers
+(under :data:`ATTENTION_NAME`) by :func:`use_cpu_dropout`, not on import, so importing mlsimcse leaves
+transformers' registries as they were.
 """
 
 from __future__ import annotations
@@ -81,8 +83,13 @@ def attention_with_cpu_dropout(module: nn.Module, query: torch.Tensor, key: torc
     return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
 
 
-AttentionInterface.register(ATTENTION_NAME, attention_with_cpu_dropout)
-AttentionMaskInterface.register(ATTENTION_NAME, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
+def register_attention() -> None:
+    """Make :data:`ATTENTION_NAME` a known attention function (with SDPA's mask) in transformers' registries.
+
+    Registering again changes nothing, so every model switched to it may call this.
+    """
+    AttentionInterface.register(ATTENTION_NAME, attention_with_cpu_dropout)
+    AttentionMaskInterface.register(ATTENTION_NAME, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
 
 
 def use_cpu_dropout(backbone: nn.Module) -> list[str]:
@@ -103,6 +110,7 @@ def use_cpu_dropout(backbone: nn.Module) -> list[str]:
     config = getattr(backbone, "config", None)
     if getattr(config, "_attn_implementation", None) in ("sdpa", "eager") and \
             getattr(backbone, "_supports_attention_backend", False):
+        register_attention()
         backbone.set_attn_implementation(ATTENTION_NAME)
         changed.append("attention dropout")
     return changed

@@ -9,15 +9,15 @@ of processes, and the loss gathers every process's candidates as negatives.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import broadcast_object_list, set_seed
-from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from mlsimcse.config import TrainConfig
@@ -25,6 +25,8 @@ from mlsimcse.data import MixtureBatchSampler
 from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.errors import InputError
 from mlsimcse.faults import fault_point
+from mlsimcse.model_card import write_model_card
+from mlsimcse.progress import progress_bar
 from mlsimcse.records import Example
 from mlsimcse.training.allocator import keep_freed_memory
 from mlsimcse.training.checkpoints import cleaned_up_on_failure, discard_staging, load_latest, publish
@@ -32,8 +34,23 @@ from mlsimcse.training.cpu_dropout import use_cpu_dropout
 from mlsimcse.training.gradcache import cached_step_loss
 from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
 from mlsimcse.training.run_folder import CHECKPOINTS, CONFIG, METRICS, MODEL_DIR, RESUMES, RunFolder
-from mlsimcse.training.teacher import FrozenTeacher
+from mlsimcse.training.teacher import FrozenTeacher, run_teacher
+from mlsimcse.training.trackers import RunTrackers, accelerator_settings
 from mlsimcse.training.write_failures import reported_write_failure
+
+
+class _MainProcessLogger(logging.LoggerAdapter):
+    """Messages about the run as a whole, logged by the main process only (as ``accelerator.print`` was).
+
+    Accelerate's own ``get_logger`` does the same but puts ``[RANK 0]`` before every message, also in a
+    one-process run, where there is no other rank to tell apart.
+    """
+
+    def isEnabledFor(self, level: int) -> bool:
+        return PartialState().is_main_process and super().isEnabledFor(level)
+
+
+logger = _MainProcessLogger(logging.getLogger(__name__), {})
 
 
 @dataclass
@@ -54,23 +71,24 @@ class NonFiniteLossError(RuntimeError):
     """Too many consecutive non-finite losses: the run stops before the weights are damaged."""
 
 
-def train(config: TrainConfig, *, resume: bool = False, datasets: dict | None = None) -> Path:
+def train(config: TrainConfig, *, resume: bool = False, datasets: dict | None = None,
+          final_evaluation: Callable[[Path], dict[str, float]] | None = None) -> Path:
     """Train per ``config``; returns the folder of the selected model (best on dev, else the last step).
 
     ``datasets`` maps names to Hugging Face ``datasets`` objects that ``dataset: NAME`` sources train on
-    (:mod:`~mlsimcse.data.hf_dataset_source`).
+    (:mod:`~mlsimcse.data.hf_dataset_source`). ``final_evaluation`` scores the model for the trackers.
 
     The output folder is checked and locked before the model loads, and unlocked however the run ends
     (:mod:`~mlsimcse.training.run_folder` says what a new run and a resume may find and change there).
     """
     config.validate()
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu,
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu, **accelerator_settings(config),
                               gradient_accumulation_steps=config.gradient_accumulation_steps)
     with contextlib.ExitStack() as cleanup:  # unwound however the run ends, before an error is reported
         folder = _claim_output_dir(accelerator, config, resume)
         if folder is not None:
             cleanup.callback(folder.release)
-        return _train(config, accelerator, folder, resume, cleanup, datasets)
+        return _train(config, accelerator, folder, resume, cleanup, datasets, final_evaluation)
 
 
 def _claim_output_dir(accelerator: Accelerator, config: TrainConfig, resume: bool) -> RunFolder | None:
@@ -90,7 +108,7 @@ def _claim_output_dir(accelerator: Accelerator, config: TrainConfig, resume: boo
 
 
 def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | None, resume: bool,
-           cleanup: contextlib.ExitStack, datasets: dict | None = None) -> Path:
+           cleanup: contextlib.ExitStack, datasets: dict | None, final_evaluation: Callable | None) -> Path:
     """The run itself; ``folder`` is the claimed output folder on the main process, ``None`` on the others."""
     out = Path(config.output_dir)
     set_seed(config.seed)
@@ -101,16 +119,16 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
                                               trust_remote_code=config.model.trust_remote_code)
     if config.model.freeze_embeddings:
         frozen = encoder.freeze_word_embeddings()
-        accelerator.print(f"token embeddings frozen: {frozen:,} weights train no more (model.freeze_embeddings)")
+        logger.info(f"token embeddings frozen: {frozen:,} weights train no more (model.freeze_embeddings)")
     losses = ObjectiveLosses(config.loss)
     sampler = MixtureBatchSampler(config.data, batch_size=config.batch_size * world, seed=config.seed,
                                   datasets=datasets)
-    teacher = _teacher(config, encoder, sampler, accelerator.device)
+    teacher = run_teacher(config, encoder, sampler, accelerator.device)
     if accelerator.device.type == "cpu":
         keep_freed_memory()
         if config.cpu_dropout:
             changed = use_cpu_dropout(encoder.backbone)
-            accelerator.print(f"CPU dropout masks for {' and '.join(changed) or 'no layers'} (cpu_dropout: true)")
+            logger.info(f"CPU dropout masks for {' and '.join(changed) or 'no layers'} (cpu_dropout: true)")
     optimizer = torch.optim.AdamW(_param_groups(encoder, config.weight_decay), lr=config.learning_rate,
                                   fused=accelerator.device.type in ("cpu", "cuda") or None)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
@@ -122,10 +140,11 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
         state = _resume(accelerator, folder, config, sampler, scheduler)
     elif folder is not None:
         folder.start(config)
+    trackers = RunTrackers.start(accelerator, config, cleanup)
     batches = iter(sampler)
 
-    progress = cleanup.enter_context(tqdm(total=config.max_steps, initial=state.step, desc="train", unit="step",
-                                          disable=not accelerator.is_local_main_process))
+    progress = cleanup.enter_context(progress_bar(total=config.max_steps, initial=state.step, desc="train",
+                                                  unit="step", enabled=accelerator.is_local_main_process))
     started, examples_at_start = time.perf_counter(), state.examples_seen
     while state.step < config.max_steps:
         model.train()
@@ -153,8 +172,8 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
         else:
             state.nonfinite_in_row += 1
             state.nonfinite_total += 1
-            accelerator.print(f"step {state.step}: non-finite loss, update skipped "
-                              f"({state.nonfinite_in_row} in a row, {state.nonfinite_total} in all)")
+            logger.warning(f"step {state.step}: non-finite loss, update skipped "
+                           f"({state.nonfinite_in_row} in a row, {state.nonfinite_total} in all)")
             if state.nonfinite_in_row >= config.max_nonfinite_steps:
                 raise NonFiniteLossError(
                     f"{state.nonfinite_in_row} non-finite losses in a row at step {state.step}; stopping so the "
@@ -163,7 +182,7 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
         record = {"step": state.step, "objective": batch[0].objective,
                   "loss": float(accelerator.reduce(torch.stack(step_losses).mean(), reduction="mean")),
                   "lr": scheduler.get_last_lr()[0]}
-        if state.step % config.log_every == 0 or state.step == config.max_steps:
+        if logged := state.step % config.log_every == 0 or state.step == config.max_steps:
             elapsed = time.perf_counter() - started
             record["examples_per_s"] = round((state.examples_seen - examples_at_start) / max(elapsed, 1e-9), 2)
             record["elapsed_s"] = round(elapsed, 3)  # since this process started training (resumes restart it)
@@ -174,6 +193,7 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
             record.update(_evaluate(accelerator, encoder, config, state, out))
         if folder is not None:
             folder.log(record)
+        trackers.log_step(record, state.step, logged)
         fault_point("after_step", state.step)
         if state.step % config.save_every == 0 or state.step == config.max_steps:
             state.sampler, state.scheduler = sampler.state_dict(), scheduler.state_dict()
@@ -183,6 +203,7 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
     if accelerator.is_main_process and (state.best_step is None or not config.eval_task):
         _save_model(encoder, out)
     accelerator.wait_for_everyone()
+    trackers.close(final_evaluation, out / MODEL_DIR, state.step)
     accelerator.end_training()
     return out / MODEL_DIR
 
@@ -226,16 +247,17 @@ def _evaluate(accelerator: Accelerator, encoder: SentenceEncoder, config: TrainC
         result = {"eval_task": config.eval_task, "eval_score": score, "eval_prompt": dev.prompt}
         if state.best_score is None or score > state.best_score:
             state.best_score, state.best_step = score, state.step
-            _save_model(encoder, out)
+            _save_model(encoder, out, dev={"step": state.step, **result})
             result["best"] = True
     accelerator.wait_for_everyone()
     return result
 
 
-def _save_model(encoder: SentenceEncoder, out: Path) -> None:
-    """The run's model folder (replaced atomically, so a failed save keeps the previous one)."""
+def _save_model(encoder: SentenceEncoder, out: Path, dev: dict | None = None) -> None:
+    """The run's model folder (replaced atomically, so a failed save keeps the previous one), and its card."""
     with reported_write_failure(f"saving the model to {out / MODEL_DIR}", out):
         encoder.save_pretrained(out / MODEL_DIR)
+        write_model_card(out / MODEL_DIR, dev=dev)
 
 
 def _save(accelerator: Accelerator, root: Path, state: TrainerState, keep_last: int) -> None:
@@ -265,7 +287,7 @@ def _resume(accelerator: Accelerator, folder: RunFolder | None, config: TrainCon
 
     root = Path(config.output_dir) / CHECKPOINTS
     restored: list[TrainerState] = []
-    path = load_latest(root, load, warn=accelerator.print)
+    path = load_latest(root, load, warn=logger.warning)
     if path is None:  # checked before the model loaded; gone since
         raise InputError("nothing to resume from: no complete checkpoint", path=root)
     state = restored[0]
@@ -274,25 +296,14 @@ def _resume(accelerator: Accelerator, folder: RunFolder | None, config: TrainCon
                          f"from; nothing was changed", path=path)
     sampler.load_state_dict(state.sampler)
     scheduler.load_state_dict(state.scheduler)
-    accelerator.print(f"resumed from {path} (step {state.step})")
+    logger.info(f"resumed from {path} (step {state.step})")
     if folder is not None:
         dropped = folder.resumed(config, path, state.step)
         for key, (old, new) in folder.changes.items():
-            accelerator.print(f"{key}: {old} -> {new} (recorded in {CONFIG} and {RESUMES})")
+            logger.info(f"{key}: {old} -> {new} (recorded in {CONFIG} and {RESUMES})")
         if dropped:
-            accelerator.print(f"dropped {dropped} line(s) of {METRICS} past step {state.step}: those steps run again")
+            logger.info(f"dropped {dropped} line(s) of {METRICS} past step {state.step}: those steps run again")
     return state
-
-
-def _teacher(config: TrainConfig, encoder: SentenceEncoder, sampler, device) -> FrozenTeacher | None:
-    """A frozen copy of the starting model (or ``loss.distill_teacher``) when any source is ``distill``."""
-    if "distill" not in sampler.objectives:
-        return None
-    source = config.loss.distill_teacher or config.model.name_or_path
-    teacher = SentenceEncoder.from_pretrained(source, encoder.pooling if source == config.model.name_or_path
-                                              else None)
-    chunk_size = config.mini_batch_size or config.forward_chunk_size
-    return FrozenTeacher(teacher.to(device), config.model.max_length, chunk_size, config.forward_chunk_tokens)
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

@@ -40,9 +40,10 @@ RESUMES = "resumes.jsonl"
 # on (the linear decay then ends at the new max_steps), when it logs, evaluates and saves, how many checkpoints
 # it keeps, how the dev set is batched, and how many non-finite steps in a row end the run. Everything else
 # (learning rate, batch size, seed, data, loss, precision, chunking...) would make the resumed run a different
-# run than its checkpoints and config.yaml say.
+# run than its checkpoints and config.yaml say. Where the numbers are reported (report_to, tracker_project)
+# changes no step either.
 ALLOWED_ON_RESUME = ("max_steps", "log_every", "eval_every", "save_every", "keep_last_checkpoints",
-                     "eval_batch_size", "max_nonfinite_steps")
+                     "eval_batch_size", "max_nonfinite_steps", "report_to", "tracker_project")
 _NOT_COMPARED = ("output_dir",)  # the folder being resumed, however it was spelled
 _UNSET = object()
 
@@ -141,7 +142,7 @@ def resume_changes(saved: dict, config: TrainConfig, out: Path) -> dict[str, tup
     A setting the saved config lacks (the run's mlsimcse version did not have it yet) counts only when it is
     set to something other than its default.
     """
-    before, now, defaults = _flat(saved), _flat(_as_stored(config)), _defaults(config)
+    before, now, defaults = flat_settings(saved), flat_settings(_as_stored(config)), _defaults(config)
     changes = {}
     for key in sorted(before.keys() | now.keys()):
         old, new = before.get(key, _UNSET), now.get(key, _UNSET)
@@ -176,22 +177,22 @@ def _as_stored(config: TrainConfig) -> dict:
     return yaml.safe_load(yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))
 
 
-def _flat(values: dict, prefix: str = "") -> dict[str, Any]:
+def flat_settings(values: dict, prefix: str = "") -> dict[str, Any]:
     """Nested settings as ``dotted.key`` -> value; list items that are mappings (data sources) as ``key[i].field``."""
     flat = {}
     for key, value in values.items():
         if isinstance(value, dict) and value:
-            flat.update(_flat(value, f"{prefix}{key}."))
+            flat.update(flat_settings(value, f"{prefix}{key}."))
         elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
             for index, item in enumerate(value):
-                flat.update(_flat(item, f"{prefix}{key}[{index}]."))
+                flat.update(flat_settings(item, f"{prefix}{key}[{index}]."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
 
 
 def _defaults(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """The default of every setting of ``obj`` (a config dataclass), keyed as :func:`_flat` keys its values."""
+    """The default of every setting of ``obj`` (a config dataclass), keyed as :func:`flat_settings` keys its values."""
     found = {}
     for spec in dataclasses.fields(obj):
         value, key = getattr(obj, spec.name), f"{prefix}{spec.name}"

@@ -9,11 +9,14 @@ forward off most steps.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
 from mlsimcse.encoder import SentenceEncoder
+
+if TYPE_CHECKING:
+    from mlsimcse.config import TrainConfig
 
 DEFAULT_CACHE_BYTES = 256 * 2**20
 
@@ -67,3 +70,14 @@ class FrozenTeacher:
         if len(self._vectors) >= self.capacity:
             del self._vectors[next(iter(self._vectors))]
         self._vectors[text] = vector.clone()  # a clone, so the batch tensor it came from can be freed
+
+
+def run_teacher(config: TrainConfig, student: SentenceEncoder, sampler, device) -> FrozenTeacher | None:
+    """A frozen copy of the starting model (or ``loss.distill_teacher``) when any source is ``distill``."""
+    if "distill" not in sampler.objectives:
+        return None
+    source = config.loss.distill_teacher or config.model.name_or_path
+    teacher = SentenceEncoder.from_pretrained(source, student.pooling if source == config.model.name_or_path
+                                              else None)
+    chunk_size = config.mini_batch_size or config.forward_chunk_size
+    return FrozenTeacher(teacher.to(device), config.model.max_length, chunk_size, config.forward_chunk_tokens)

@@ -50,11 +50,15 @@ def tatoeba_paths(language: str) -> tuple[Path, Path]:
     return folder / f"tatoeba.{language}-eng.{language}", folder / f"tatoeba.{language}-eng.eng"
 
 
-def read_tatoeba(language: str) -> ParallelSet:
-    """LASER Tatoeba pairs for one language (xx side as sources, English as targets)."""
-    source_path, target_path = tatoeba_paths(language)
+def read_parallel_or_hub(source_path: Path, target_path: Path, form: HubForm) -> ParallelSet:
+    """The two local files when the source file is there, else the Hub form's two columns (sources, targets)."""
     if source_path.exists():
         return read_parallel_files(source_path, target_path)
-    form = HubForm("mteb/tatoeba-bitext-mining", f"{language}-eng", "test", ("sentence1", "sentence2"))
     rows, origin = load_hub_rows(form, local_path=source_path)
     return ParallelSet([str(row[0]) for row in rows], [str(row[1]) for row in rows], origin)
+
+
+def read_tatoeba(language: str) -> ParallelSet:
+    """LASER Tatoeba pairs for one language (xx side as sources, English as targets)."""
+    form = HubForm("mteb/tatoeba-bitext-mining", f"{language}-eng", "test", ("sentence1", "sentence2"))
+    return read_parallel_or_hub(*tatoeba_paths(language), form)

@@ -21,6 +21,7 @@ from mlsimcse.evaluation.evaluators.bitext import (
 from mlsimcse.evaluation.loaders.bucc import BitextSplit, pair_languages, read_bucc_split
 from mlsimcse.evaluation.loaders.origin import DataOrigin
 from mlsimcse.evaluation.tasks.base import Embed, Scored, Task
+from mlsimcse.evaluation.un_bucc import UN_BUCC_REPORT, UN_BUCC_TUNE, un_bucc_description, un_bucc_folder
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,14 @@ class BuccData:
 class BuccTask(Task):
     """Precision, recall and F1 (main) ×100 of margin-mined pairs at the tuned threshold."""
 
-    def __init__(self, name: str, folder: Path, tune_split: str, report_split: str):
+    def __init__(self, name: str, folder: Path, tune_split: str, report_split: str, *, data: str = "BUCC 2018"):
         source, target = pair_languages(folder)
         self.name = name
         self.folder = Path(folder)
         self.tune_split = tune_split
         self.report_split = report_split
         self.protocol = (
-            f"BUCC 2018 mining {source}->{target} (Artetxe & Schwenk 2019): ratio margin k={MARGIN_K} over distinct "
+            f"{data} mining {source}->{target} (Artetxe & Schwenk 2019): ratio margin k={MARGIN_K} over distinct "
             "sentences, forward+backward nearest-neighbour candidates ('max'), greedy one-to-one, "
             + (
                 f"oracle threshold (tuned on the reported split {report_split!r})"
@@ -57,11 +58,16 @@ class BuccTask(Task):
         )
 
     def load(self) -> BuccData:
-        report = read_bucc_split(self.folder, self.report_split)
+        folder = self.benchmark_folder()
+        report = read_bucc_split(folder, self.report_split)
         if self.tune_split == self.report_split:
             return BuccData(report, report, report.origin)
-        tune = read_bucc_split(self.folder, self.tune_split)
+        tune = read_bucc_split(folder, self.tune_split)
         return BuccData(tune, report, DataOrigin.combine([tune.origin, report.origin]))
+
+    def benchmark_folder(self) -> Path:
+        """The folder to read: the one given (a built benchmark overrides this to build it first)."""
+        return self.folder
 
     def score(self, data: BuccData, embed: Embed) -> Scored:
         reported = self._candidates(data.report, embed)
@@ -90,3 +96,16 @@ class BuccTask(Task):
         source = distinct_sentences(split.source_ids, split.source_sentences)
         target = distinct_sentences(split.target_ids, split.target_sentences)
         return mine_id_candidates(source, target, embed(source.texts), embed(target.texts), split.gold)
+
+
+class UnBuccTask(BuccTask):
+    """BUCC mining of LANG-en pairs on the UN v1.0 testset benchmark, built and cached on first load."""
+
+    def __init__(self, name: str, language: str):
+        # The folder's name gives the pair; where it is built is only known once the input files are hashed.
+        super().__init__(name, Path(f"{language}-en"), UN_BUCC_TUNE.name, UN_BUCC_REPORT.name, data="UN v1.0 testset")
+        self.protocol += f"; {un_bucc_description()}"
+        self.language = language
+
+    def benchmark_folder(self) -> Path:
+        return un_bucc_folder(self.language)
