@@ -194,11 +194,6 @@ class SentenceEncoder(nn.Module):
         pooled = torch.cat(parts)
         return pooled[torch.argsort(order)]
 
-    def embed_texts(self, texts: Sequence[str], max_length: int | None = None) -> torch.Tensor:
-        """Tokenise and run ``forward`` on the encoder's device (the training path: keeps gradients)."""
-        features = {k: v.to(self.device) for k, v in self.tokenize(texts, max_length).items()}
-        return self(features)
-
     # ------------------------------------------------------------------ inference
     def encode(self, sentences: Sequence[str], batch_size: int = 64, max_length: int | None = None,
                normalize: bool | None = None, device: str | torch.device | None = None,

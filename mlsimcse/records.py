@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 from mlsimcse.errors import InputError
 
@@ -88,7 +88,7 @@ class Example:
             raise InputError(f"malformed example: {err}") from None
 
 
-def read_examples_jsonl(path: str, objective: str | None = None) -> list[Example]:
+def read_examples_jsonl(path: str) -> list[Example]:
     """Read a JSONL file of examples, naming the file and line of the first bad row."""
     examples: list[Example] = []
     try:
@@ -103,8 +103,6 @@ def read_examples_jsonl(path: str, objective: str | None = None) -> list[Example
                 row = json.loads(line)
             except json.JSONDecodeError as err:
                 raise InputError(f"not valid JSON ({err.msg})", path=path, line=line_no) from None
-            if objective is not None and "objective" not in row:
-                row["objective"] = objective
             try:
                 examples.append(Example.from_dict(row))
             except InputError as err:
@@ -119,11 +117,3 @@ def _lines(handle: Iterable[str], path: str) -> Iterable[str]:
         yield from handle
     except UnicodeDecodeError as err:
         raise InputError(f"not UTF-8 ({err.reason} at byte {err.start})", path=path) from None
-
-
-def columns(examples: Sequence[Example]) -> list[list[str]]:
-    """Transpose a batch into one list of texts per position (all examples share one objective)."""
-    if not examples:
-        raise InputError("empty batch")
-    width = len(examples[0].texts)
-    return [[ex.texts[i] for ex in examples] for i in range(width)]

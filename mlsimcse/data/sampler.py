@@ -158,10 +158,6 @@ class MixtureBatchSampler:
         """Examples per bucket, keyed by ``source/objective/language`` (one epoch of that bucket)."""
         return {stream_id: stream.bucket.rows for stream_id, stream in self._streams.items()}
 
-    def epochs(self) -> dict[str, int]:
-        """Completed passes over each bucket, keyed by ``source/objective/language``."""
-        return {stream_id: stream.epoch for stream_id, stream in self._streams.items()}
-
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable position: batches drawn and, per bucket, epoch, chunk, offset and waiting examples."""
         return {

@@ -88,9 +88,3 @@ def check_same_length(columns: Sequence[Sequence[object]], paths: Sequence[str |
                 f"has {len(column)} rows but {paths[0]} has {expected}; aligned files must match row for row",
                 path=path,
             )
-
-
-def zip_aligned(columns: Sequence[Sequence[str]], paths: Sequence[str | Path]) -> Iterator[tuple[str, ...]]:
-    """Rows across aligned files, after checking their lengths agree."""
-    check_same_length(columns, paths)
-    yield from zip(*columns, strict=True)

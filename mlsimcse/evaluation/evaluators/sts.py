@@ -24,8 +24,3 @@ def correlations(predicted: np.ndarray, gold: np.ndarray) -> dict[str, float]:
         "spearman": float(spearmanr(gold, predicted)[0]) * 100.0,
         "pearson": float(pearsonr(gold, predicted)[0]) * 100.0,
     }
-
-
-def sts_scores(first: np.ndarray, second: np.ndarray, gold: np.ndarray) -> dict[str, float]:
-    """Spearman and Pearson ×100 of the pairs' cosine similarity against ``gold``."""
-    return correlations(pairwise_cosine(first, second), gold)
