@@ -56,7 +56,7 @@ def tatoeba_dev(data: Path, language: str, pairs: int, seed: int, out: Path) -> 
     """Write a decontaminated, duplicate-free slice of one Challenge pair folder; returns (task, kept, removed)."""
     from mlsimcse.data.eval_sentences import load_eval_sentences
     from mlsimcse.data.normalize import normalize_text
-    from mlsimcse.data.text_files import read_lines
+    from mlsimcse.text_lines import read_lines
 
     eval_sentences = load_eval_sentences(data)
     stem = data / "tatoeba_challenge_test" / CHALLENGE_DIRS[language] / "tatoeba-test-v2021-08-07"

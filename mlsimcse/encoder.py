@@ -9,19 +9,15 @@ all load, so training output is used as-is.
 from __future__ import annotations
 
 import contextlib
-import inspect
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
 from torch import nn
-from transformers import AutoModel, AutoTokenizer
-from transformers.utils import logging as hf_logging
 
 from mlsimcse.devices import resolve_device
+from mlsimcse.encoder_loading import backbone_load_kwargs, hub_settings, load_backbone, looks_like_local_path
 from mlsimcse.errors import InputError, check_at_least_one
 from mlsimcse.io_utils import atomic_path
 from mlsimcse.paths import resolve_model_name
@@ -29,8 +25,7 @@ from mlsimcse.pooling import MLPHead, check_pooling, pool_tokens
 from mlsimcse.precision import int8_backbone, resolve_precision
 from mlsimcse.progress import progress_bar
 from mlsimcse.prompts import resolve_prompt, with_prompt
-from mlsimcse.st_layout import (WEIGHTS_FILE, EncoderSettings, check_model_folder, pickled_weights_message,
-                                read_mlp_state, read_settings, write_layout)
+from mlsimcse.st_layout import EncoderSettings, check_model_folder, read_mlp_state, read_settings, write_layout
 
 CPU_BATCH_TOKENS = 1024
 """Padded tokens per inference batch on CPU: measured on 2 EPYC cores, batches of ~1k tokens keep the layer
@@ -48,10 +43,6 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
     if dtype not in _DTYPES:
         raise InputError(f"unknown dtype {dtype!r}; choose one of {', '.join(_DTYPES)}")
     return _DTYPES[dtype]
-
-
-def _looks_like_local_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or os.sep in name.strip("/").split("/", 2)[-1] or name.count("/") > 1
 
 
 class SentenceEncoder(nn.Module):
@@ -91,10 +82,10 @@ class SentenceEncoder(nn.Module):
             check_model_folder(Path(backbone_source))
         elif path.exists():
             raise InputError("model path is a file, not a folder", path=name)
-        elif _looks_like_local_path(name):
+        elif looks_like_local_path(name):
             raise InputError("model folder not found", path=name)
         else:
-            settings, backbone_source = _hub_settings(name), name
+            settings, backbone_source = hub_settings(name), name
         if settings is None:
             settings = EncoderSettings(pooling=pooling or "cls", base_model=name)
         if pooling is not None and pooling != settings.pooling:
@@ -105,7 +96,7 @@ class SentenceEncoder(nn.Module):
                 setattr(settings, attr, value)
         if settings.base_model is None:
             settings.base_model = name
-        tokenizer, backbone = _load_backbone(name, backbone_source, trust_remote_code, resolve_dtype(dtype))
+        tokenizer, backbone = load_backbone(name, backbone_source, trust_remote_code, resolve_dtype(dtype))
         positions = getattr(backbone.config, "max_position_embeddings", None)
         if positions and settings.max_length > positions:  # longer inputs would index past the position table
             settings.max_length = positions
@@ -263,50 +254,7 @@ class SentenceEncoder(nn.Module):
         with atomic_path(folder, is_dir=True) as tmp:
             self.backbone.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
-            write_layout(tmp, self.settings, self.embedding_dim, self.mlp, _backbone_load_kwargs(self.backbone))
-
-
-def _backbone_load_kwargs(backbone: nn.Module) -> dict:
-    """What sentence-transformers must pass to ``AutoModel.from_pretrained`` to rebuild this backbone as saved.
-
-    The backbone is loaded without its task pooler, so the saved weights have none; told nothing, sentence-
-    transformers would build a pooler of random weights (unused by its pooling, but reported as missing).
-    """
-    takes_flag = "add_pooling_layer" in inspect.signature(type(backbone).__init__).parameters
-    if takes_flag and getattr(backbone, "pooler", None) is None:
-        return {"add_pooling_layer": False}
-    return {}
-
-
-def _load_backbone(name: str, source: str, trust_remote_code: bool, dtype: torch.dtype):
-    """Tokenizer and bare encoder (no task pooler: SimCSE's pooling lives here), with transformers kept quiet
-    about the pooler weights it leaves out. Weights load only from safetensors (``use_safetensors=True``): a
-    local folder with pickled weights was refused before (``check_model_folder``), and for a Hub model
-    transformers looks for the safetensors conversion the Hub keeps for many older repositories."""
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    load = dict(trust_remote_code=trust_remote_code, dtype=dtype, use_safetensors=True)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-        try:
-            backbone = AutoModel.from_pretrained(source, add_pooling_layer=False, **load)
-        except TypeError:  # architectures without a pooler take no add_pooling_layer
-            backbone = AutoModel.from_pretrained(source, **load)
-    except (OSError, ValueError, SafetensorError) as err:
-        if "use_safetensors" in str(err):  # a Hub model with pickled weights only
-            raise InputError(f"could not load model {name!r}: the Hub repository has no {WEIGHTS_FILE}, only "
-                             f"pickled weights; download it (hf download {name} --local-dir DIR), then: "
-                             + pickled_weights_message("DIR")) from None
-        raise InputError(f"could not load model {name!r}: {err}") from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):  # transformers 5 builds one from config.json alone
-        raise InputError("the tokenizer has no vocabulary: its files (tokenizer.json, vocab.txt or a sentencepiece "
-                         "model) are missing", path=source)
-    return tokenizer, backbone
+            write_layout(tmp, self.settings, self.embedding_dim, self.mlp, backbone_load_kwargs(self.backbone))
 
 
 def _length_batches(sorted_lengths: list[int], batch_size: int, max_tokens: int | None) -> list[tuple[int, int]]:
@@ -330,24 +278,3 @@ def _pad(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
         input_ids[i, :len(row)] = torch.as_tensor(row)
         attention[i, :len(row)] = 1
     return {"input_ids": input_ids, "attention_mask": attention}
-
-
-def _hub_settings(name: str) -> EncoderSettings | None:
-    """Settings of a Hub repository that is a sentence-transformers model; ``None`` for a plain one."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
-    try:
-        modules_file = hf_hub_download(name, "modules.json")
-    except EntryNotFoundError:
-        return None
-    except Exception as err:  # offline, unknown repository, network failure
-        raise InputError(f"could not load model {name!r}: not a local folder and the Hub lookup failed ({err})") from None
-    folder = Path(modules_file).parent
-    for extra in ("sentence_bert_config.json", "1_Pooling/config.json", "config_sentence_transformers.json"):
-        try:
-            hf_hub_download(name, extra)
-        except EntryNotFoundError:
-            pass
-    settings, _ = read_settings(folder)
-    return settings

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsimcse.errors import InputError
-from mlsimcse.io_utils import atomic_path
+from mlsimcse.io_utils import atomic_path, refuse_existing_output
 
 FORMATS = ("sentence-transformers",)
 
@@ -55,8 +55,7 @@ def export_model(model_dir: str | Path, out: str | Path, results_path: str | Pat
     model_dir, out = Path(model_dir), Path(out)
     if not (model_dir / "modules.json").is_file():
         raise InputError("not a saved model folder (no modules.json)", path=model_dir)
-    if os.path.lexists(out):
-        raise InputError("export target already exists; choose a new folder", path=out)
+    refuse_existing_output(out, "export target already exists; choose a new folder", empty_ok=False)
     root = model_dir.resolve()
     if root in out.resolve().parents:
         raise InputError(f"the export folder lies inside the model folder {model_dir}, which it copies; "

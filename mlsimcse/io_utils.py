@@ -23,7 +23,7 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Collection, Iterable, Iterator
 
 from mlsimcse.errors import InputError
 
@@ -50,6 +50,22 @@ def refuse_overwriting_inputs(outputs: Iterable[str | Path], inputs: Iterable[st
             if written in source.parents:
                 raise InputError(f"this output folder holds an input of the command ({given}), which writing "
                                  "the folder would delete: choose another output path", path=output)
+
+
+def refuse_existing_output(out: str | Path, message: str, *, ignore: Collection[str] = (),
+                           empty_ok: bool = True) -> None:
+    """Raise :class:`InputError` with ``message`` when ``out`` already holds something a new output would replace.
+
+    Held: a file or link of that name, or a folder with any entry but those named in ``ignore`` (a run's own
+    lock file); an empty folder only when ``empty_ok`` is false. Every command that writes a whole new
+    folder asks this one question before its slow work, so none of them clobbers what a user put there;
+    ``message`` says what to do instead (``--overwrite``, ``--resume``, another folder).
+    """
+    out = Path(out)
+    if not os.path.lexists(out):
+        return
+    if not out.is_dir() or out.is_symlink() or not empty_ok or any(p.name not in ignore for p in out.iterdir()):
+        raise InputError(message, path=out)
 
 
 def check_output_path(target: str | Path, *, inputs: Iterable[str | Path | None] = (), is_dir: bool = False) -> Path:
@@ -207,22 +223,3 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
             digest.update(block)
     return digest.hexdigest()
 
-
-def read_sentences(path: str | Path) -> list[str]:
-    """One sentence per line of a UTF-8 file; an empty line or a non-UTF-8 byte is an error naming the line."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path=path)
-    sentences = []
-    with open(path, "rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as err:
-                raise InputError(f"not UTF-8 (byte {err.start})", path=path, line=line_no) from None
-            if not text.strip():
-                raise InputError("empty sentence", path=path, line=line_no)
-            sentences.append(text)
-    if not sentences:
-        raise InputError("no sentences in file", path=path)
-    return sentences

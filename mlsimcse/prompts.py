@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from mlsimcse.errors import InputError
-from mlsimcse.records import SHAPE_COLUMNS, Example
+from mlsimcse.records import OBJECTIVE_COLUMNS, Example
 
 
 def check_prompts(prompts: Any, default_prompt_name: Any, where: str = "prompts") -> dict[str, str]:
@@ -98,5 +98,5 @@ def prompted_examples(examples: Sequence[Example], prompt: str | Mapping[str, st
     if not prompt:
         return list(examples)
     return [replace(example, texts=tuple(column_prompt(prompt, column) + text for column, text
-                                         in zip(SHAPE_COLUMNS[example.objective], example.texts)))
+                                         in zip(OBJECTIVE_COLUMNS[example.objective], example.texts)))
             for example in examples]

@@ -46,18 +46,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="model to start from (default: the config's, e.g. shared:multilingual-e5-small)")
     parser.add_argument("--config", default=None,
                         help="training config: a YAML file or a shipped config's short name, instead of --recipe's")
-    parser.add_argument("--suite", default="quick", help="evaluation suite or comma-separated tasks (default: quick)")
+    selection = parser.add_mutually_exclusive_group()
+    selection.add_argument("--tasks", nargs="+", metavar="TASK",
+                           help="task, group or suite names to evaluate, space-separated (as `mlsimcse eval --tasks`)")
+    selection.add_argument("--suite", default=None,
+                           help="evaluation suite, as `mlsimcse eval --suite` (default: quick); a comma-separated list "
+                                "of tasks is still read as --tasks")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="training config overrides, e.g. max_steps=50")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from mlsimcse.config import load_config
-    from mlsimcse.encoder import SentenceEncoder
-    from mlsimcse.evaluation import load_tasks, resolve_tasks, score_loaded
-    from mlsimcse.evaluation.cache import EmbeddingCache
+    from mlsimcse.evaluation import load_tasks, resolve_tasks
     from mlsimcse.evaluation.report import ModelRun, format_table, results_document
-    from mlsimcse.io_utils import write_json
+    from mlsimcse.evaluation.runner import evaluate_model
+    from mlsimcse.io_utils import refuse_existing_output, write_json
     from mlsimcse.model_card import write_model_card
     from mlsimcse.training import train
     from mlsimcse.training.curve import plot_training_curve
@@ -70,21 +74,16 @@ def run(args: argparse.Namespace) -> int:
     out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
         raise InputError("is a file, not a folder; choose another --output-dir", path=out)
-    if out.exists() and any(out.iterdir()):
-        raise InputError("output folder is not empty; choose another --output-dir", path=out)
+    refuse_existing_output(out, "output folder is not empty; choose another --output-dir")
     base = resolve_model_name(config.model.name_or_path)
-    requested = args.suite.split(",")
+    requested = args.tasks or (args.suite or "quick").split(",")
     started = time.perf_counter()
 
-    logger.info(f"[1/4] reading the evaluation data ({args.suite})")
-    loaded = load_tasks(resolve_tasks(requested if len(requested) > 1 else requested[0]), show_progress_bar=True)
+    logger.info(f"[1/4] reading the evaluation data ({','.join(requested)})")
+    loaded = load_tasks(resolve_tasks(requested), show_progress_bar=True)
 
     def evaluate(label: str, model_path: str) -> ModelRun:
-        encoder = SentenceEncoder.from_pretrained(model_path)
-        cache = EmbeddingCache(encoder, batch_size=128, show_progress_bar=True)
-        began = time.perf_counter()
-        results = score_loaded(loaded, cache, show_progress_bar=False)
-        return ModelRun(label, results, time.perf_counter() - began, cache.stats())
+        return evaluate_model(model_path, loaded, label=label, batch_size=128, show_progress_bar=False)
 
     logger.info(f"[2/4] evaluating the base model {base}")
     before = evaluate("base", base)

@@ -1,6 +1,6 @@
 """The training example record shared by data recipes, the batch sampler, the trainer and the losses.
 
-One record type covers every training shape. Its ``texts`` tuple is read by position:
+One record type covers every training objective. Its ``texts`` tuple is read by position:
 
 ========== ======================================== =============================================
 objective  texts                                    what the loss does with them
@@ -20,19 +20,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from mlsimcse.errors import InputError
+from mlsimcse.text_lines import iter_lines
 
 OBJECTIVES: dict[str, tuple[int, ...]] = {"unsup": (1,), "distill": (1, 2), "parallel": (2,), "sup": (3,)}
 """Objective name -> the numbers of texts an example of it may have."""
 
-SHAPE_COLUMNS: dict[str, tuple[str, ...]] = {
+OBJECTIVE_COLUMNS: dict[str, tuple[str, ...]] = {
     "unsup": ("sentence",),
     "distill": ("sentence", "translation"),
     "parallel": ("source", "translation"),
     "sup": ("anchor", "positive", "negative"),
 }
+"""Objective name -> what its texts are called, by position (a recipe's Hub ``columns`` and prompts name them)."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Example:
             raise InputError(f"a {self.objective!r} example needs {counts} text(s), got {len(self.texts)}")
         for i, text in enumerate(self.texts):
             if not isinstance(text, str) or not text.strip():
-                raise InputError(f"{self.objective!r} example has an empty {SHAPE_COLUMNS[self.objective][i]}")
+                raise InputError(f"{self.objective!r} example has an empty {OBJECTIVE_COLUMNS[self.objective][i]}")
         if self.langs and len(self.langs) != len(self.texts):
             raise InputError(f"langs has {len(self.langs)} entries for {len(self.texts)} text(s)")
 
@@ -91,29 +93,17 @@ class Example:
 def read_examples_jsonl(path: str) -> list[Example]:
     """Read a JSONL file of examples, naming the file and line of the first bad row."""
     examples: list[Example] = []
-    try:
-        handle = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", path=path) from None
-    with handle:
-        for line_no, line in enumerate(_lines(handle, path), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"not valid JSON ({err.msg})", path=path, line=line_no) from None
-            try:
-                examples.append(Example.from_dict(row))
-            except InputError as err:
-                raise InputError(err.reason, path=path, line=line_no) from None
+    for line_no, line in enumerate(iter_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"not valid JSON ({err.msg})", path=path, line=line_no) from None
+        try:
+            examples.append(Example.from_dict(row))
+        except InputError as err:
+            raise InputError(err.reason, path=path, line=line_no) from None
     if not examples:
         raise InputError("no examples in file", path=path)
     return examples
-
-
-def _lines(handle: Iterable[str], path: str) -> Iterable[str]:
-    try:
-        yield from handle
-    except UnicodeDecodeError as err:
-        raise InputError(f"not UTF-8 ({err.reason} at byte {err.start})", path=path) from None

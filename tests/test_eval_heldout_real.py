@@ -11,8 +11,10 @@ from mlsimcse.evaluation import build_task, evaluate_tasks
 
 pytestmark = pytest.mark.slow
 
-NEWS_DEU_RANGE = (NEWS_LOW, NEWS_HIGH) = (0.0, 0.0)
-UN_ES_F1_RANGE = (UN_LOW, UN_HIGH) = (0.0, 0.0)
+NEWS_LOW, NEWS_HIGH = 30.0, 55.0
+"""Around the 41.49 measured (43.92 de->en, 39.06 en->de): far above chance (0.05), below a multilingual model."""
+UN_LOW, UN_HIGH = 35.0, 65.0
+"""Around the F1 48.86 measured on es-en (oracle 52.80); chance is about 0."""
 
 
 @pytest.fixture()

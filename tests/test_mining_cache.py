@@ -9,7 +9,7 @@ import pytest
 from test_mining_support import KeyedEncoder
 
 from mlsimcse.errors import InputError
-from mlsimcse.mining.cache import MANIFEST, EmbeddingCache, cache_key
+from mlsimcse.mining.cache import MANIFEST, DiskEmbeddingCache, cache_key
 from mlsimcse.mining.corpus import read_corpus
 from mlsimcse.mining.embedding import embed_corpus, model_identity
 from mlsimcse.mining.options import EncodeOptions
@@ -20,7 +20,7 @@ IDENTITY = {"model": "test", "file_sha256": "0" * 64}
 
 def filled_cache(root, rows=23, dim=6, shard_rows=5):
     vectors = np.random.default_rng(0).normal(size=(rows, dim)).astype(np.float32)
-    cache = EmbeddingCache.open(root, rows=rows, dim=dim, identity=IDENTITY, shard_rows=shard_rows)
+    cache = DiskEmbeddingCache.open(root, rows=rows, dim=dim, identity=IDENTITY, shard_rows=shard_rows)
     for shard, (start, stop) in enumerate(cache.shards):
         cache.write_shard(shard, vectors[start:stop])
     return cache, vectors
@@ -44,12 +44,12 @@ def test_finished_cache_has_a_manifest_and_nothing_missing_when_reopened(tmp_pat
     manifest = json.loads((cache.folder / MANIFEST).read_text())
     assert (manifest["rows"], manifest["dim"], manifest["shards"], manifest["dtype"]) == (23, 6, 5, "float16")
     assert not list(cache.folder.glob(".shard-*"))
-    reopened = EmbeddingCache.open(tmp_path, rows=23, dim=6, identity=IDENTITY, shard_rows=5)
+    reopened = DiskEmbeddingCache.open(tmp_path, rows=23, dim=6, identity=IDENTITY, shard_rows=5)
     assert reopened.folder == cache.folder and reopened.missing_shards() == []
 
 
 def test_unfinished_shards_are_missing_and_finish_refuses(tmp_path):
-    cache = EmbeddingCache.open(tmp_path, rows=12, dim=4, identity=IDENTITY, shard_rows=5)
+    cache = DiskEmbeddingCache.open(tmp_path, rows=12, dim=4, identity=IDENTITY, shard_rows=5)
     cache.write_shard(0, np.ones((5, 4), dtype=np.float32))
     cache.shard_path(1).write_bytes(b"not a numpy file")
     np.save(cache.shard_path(2), np.ones((1, 4), dtype=np.float16))
@@ -62,10 +62,10 @@ def test_unfinished_shards_are_missing_and_finish_refuses(tmp_path):
 def test_a_model_of_another_dimension_behind_the_same_cache_is_refused(tmp_path):
     cache, _ = filled_cache(tmp_path, dim=6)
     with pytest.raises(InputError, match="dimension 6 but the model produces 8"):
-        EmbeddingCache.open(tmp_path, rows=23, dim=8, identity=IDENTITY, shard_rows=5).missing_shards()
+        DiskEmbeddingCache.open(tmp_path, rows=23, dim=8, identity=IDENTITY, shard_rows=5).missing_shards()
     cache.finish()
     with pytest.raises(InputError, match="dimension 6 but the model produces 8"):
-        EmbeddingCache.open(tmp_path, rows=23, dim=8, identity=IDENTITY, shard_rows=5)
+        DiskEmbeddingCache.open(tmp_path, rows=23, dim=8, identity=IDENTITY, shard_rows=5)
 
 
 def test_cache_key_changes_with_what_defines_the_vectors(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 from test_mining_pipeline import corpora, quiet  # noqa: F401  (corpora is a fixture)
 from test_mining_support import KeyedEncoder
 
-from mlsimcse.mining.cache import EmbeddingCache
+from mlsimcse.mining.cache import DiskEmbeddingCache
 from mlsimcse.mining.options import ScoringOptions
 from mlsimcse.mining.pipeline import mine_corpora
 
@@ -16,14 +16,14 @@ IDENTITY = {"model": "test", "file_sha256": "1" * 64}
 
 
 def written_cache(root):
-    cache = EmbeddingCache.open(root, rows=12, dim=4, identity=IDENTITY, shard_rows=5)
+    cache = DiskEmbeddingCache.open(root, rows=12, dim=4, identity=IDENTITY, shard_rows=5)
     for shard, (start, stop) in enumerate(cache.shards):
         cache.write_shard(shard, np.full((stop - start, 4), shard + 1, dtype=np.float32))
     return cache
 
 
 def reopened(root):
-    return EmbeddingCache.open(root, rows=12, dim=4, identity=IDENTITY, shard_rows=5)
+    return DiskEmbeddingCache.open(root, rows=12, dim=4, identity=IDENTITY, shard_rows=5)
 
 
 def test_a_shard_replaced_by_one_of_the_same_shape_is_encoded_again(tmp_path):

@@ -63,6 +63,43 @@ def test_mine_writes_scored_pairs_best_first_and_finds_the_planted_translations(
     assert summary.peak_rss > 0 and "peak memory" in summary.format()
 
 
+class SentenceTransformerLike:
+    """Speaks sentence-transformers' encode options, names no model and has no ``embedding_dim``."""
+
+    def __init__(self):
+        self.keyed = KeyedEncoder()
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return self.keyed.embedding_dim
+
+    def encode(self, sentences, batch_size=32, show_progress_bar=None, convert_to_numpy=True,
+               normalize_embeddings=False, device=None):
+        return self.keyed.encode(sentences, batch_size, normalize=normalize_embeddings)
+
+
+def test_mine_takes_any_encoder_eval_takes(corpora, tmp_path):
+    """A SentenceTransformer fits ``mine`` as it fits ``eval``: same pairs as mlsimcse's own encoder options."""
+    ours, theirs = tmp_path / "ours.tsv", tmp_path / "theirs.tsv"
+    mine_corpora(*corpora, ours, KeyedEncoder(), encoding=quiet(tmp_path / "cache"))
+    mine_corpora(*corpora, theirs, SentenceTransformerLike(), encoding=quiet(tmp_path / "cache"))
+    assert theirs.read_text(encoding="utf-8") == ours.read_text(encoding="utf-8")
+    with pytest.raises(InputError, match="no dtype or precision"):
+        mine_corpora(*corpora, tmp_path / "bf16.tsv", SentenceTransformerLike(),
+                     encoding=quiet(tmp_path / "other-cache", dtype="bfloat16"))
+
+
+def test_mine_takes_a_real_sentence_transformer(corpora, tmp_path, random_encoder):
+    from sentence_transformers import SentenceTransformer
+
+    random_encoder.save_pretrained(tmp_path / "model")
+    ours, theirs = tmp_path / "ours.tsv", tmp_path / "theirs.tsv"
+    mine_corpora(*corpora, ours, random_encoder, encoding=quiet(tmp_path / "cache"))
+    model = SentenceTransformer(str(tmp_path / "model"), device="cpu")
+    mine_corpora(*corpora, theirs, model, encoding=quiet(tmp_path / "cache"))
+    assert len(read_rows(theirs)) == len(read_rows(ours)) > 0
+    assert [row[1:] for row in read_rows(theirs)] == [row[1:] for row in read_rows(ours)]
+
+
 def test_ids_output_expands_each_pair_to_every_line_of_both_sentences(corpora, tmp_path):
     out = tmp_path / "pairs.tsv"
     mine_corpora(*corpora, out, KeyedEncoder(), scoring=ScoringOptions(greedy=True, emit="ids"),

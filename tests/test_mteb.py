@@ -83,7 +83,9 @@ def test_the_wrapper_is_an_mteb_encoder_and_embeds_as_the_encoder_does(random_en
     loader = DataLoader(Dataset.from_dict({"text": texts}), batch_size=2)
     metadata = mteb_task_metadata_stub()
     vectors = wrapped.encode(loader, task_metadata=metadata, hf_split="test", hf_subset="default", batch_size=2)
-    np.testing.assert_allclose(vectors, random_encoder.encode(texts), atol=1e-6)
+    # batches of 2 against one of 5: other padding and kernel blocking, so float32 rounding differs (1e-6 failed
+    # with one torch thread)
+    np.testing.assert_allclose(vectors, random_encoder.encode(texts), atol=1e-5)
     meta = wrapped.mteb_model_meta
     assert (meta.name, meta.embed_dim, meta.similarity_fn_name.value) == ("test/tiny", 32, "cosine")
     assert meta.revision == wrapped.revision and meta.revision.startswith("weights-")

@@ -41,3 +41,14 @@ def test_quickstart_refuses_a_used_folder(tmp_path, capsys):
     assert main(["quickstart", "--output-dir", str(tmp_path / "used")]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "used" / "keep.txt").read_text() == "mine"
+
+
+def test_quickstart_takes_tasks_like_eval():
+    from mlsimcse.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["quickstart", "--tasks", "stsb-dev:en", "sts17"])
+    assert args.tasks == ["stsb-dev:en", "sts17"]
+    assert parser.parse_args(["quickstart", "--suite", "stsb-dev:en,sts17"]).suite == "stsb-dev:en,sts17"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["quickstart", "--tasks", "sts17", "--suite", "quick"])

@@ -92,7 +92,7 @@ class JsonlRangeReader:
                     continue
                 line = handle.readline()
                 if line.strip():
-                    chunk.append(_parse_line(line, self._path, f"byte {offset}"))
+                    chunk.append(_example_from_jsonl(line, self._path, f"byte {offset}"))
                 offset += len(line)
         at_end = offset >= self._ranges[-1][1]
         return chunk, (None if at_end else offset)
@@ -129,7 +129,7 @@ def index_jsonl(path: str) -> list[Bucket]:
         for line_no, line in enumerate(handle, start=1):
             end = offset + len(line)
             if line.strip():
-                example = _parse_line(line, path, line_no)
+                example = _example_from_jsonl(line, path, line_no)
                 key = (example.objective, language_key(example))
                 runs = ranges[key]
                 if runs and runs[-1][1] == offset:
@@ -144,7 +144,7 @@ def index_jsonl(path: str) -> list[Bucket]:
     return [Bucket(obj, lang, rows[(obj, lang)], JsonlRangeReader(path, runs)) for (obj, lang), runs in ranges.items()]
 
 
-def _parse_line(line: bytes, path: str, where: int | str) -> Example:
+def _example_from_jsonl(line: bytes, path: str, where: int | str) -> Example:
     line_no = where if isinstance(where, int) else None
     suffix = "" if line_no is not None else f" at {where}"
     try:

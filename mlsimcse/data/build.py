@@ -17,7 +17,8 @@ from mlsimcse.data.dataset_files import FORMATS, MANIFEST, write_arrow
 from mlsimcse.data.pipeline import RecipeRun
 from mlsimcse.data.recipe import load_recipe
 from mlsimcse.errors import InputError
-from mlsimcse.io_utils import atomic_path, check_output_path, refuse_overwriting_inputs, sha256_file, write_json
+from mlsimcse.io_utils import (atomic_path, check_output_path, refuse_existing_output, refuse_overwriting_inputs,
+                               sha256_file, write_json)
 from mlsimcse.records import Example, read_examples_jsonl
 
 _PARTS = ".parts"
@@ -36,8 +37,8 @@ def build_dataset(
     out_dir = Path(out_dir)
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; expected one of {sorted(FORMATS)}")
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
-        raise InputError("output exists and is not empty; pass --overwrite to replace it", path=out_dir)
+    if not overwrite:
+        refuse_existing_output(out_dir, "output exists and is not empty; pass --overwrite to replace it")
     recipe = load_recipe(recipe_path)
     run = RecipeRun(recipe, data_root, form)
     check_output_path(out_dir, inputs=[*recipe.files, run.data_root], is_dir=True)

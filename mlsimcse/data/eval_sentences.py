@@ -2,7 +2,8 @@
 
 A training sentence that also appears in an evaluation set inflates that benchmark (Tatoeba retrieval
 especially: the Tatoeba-challenge training pairs contain hundreds of its test pairs). Only sentences are
-read here, never scores, so this does not depend on the evaluation package's loaders.
+read here, never scores, so this does not depend on the evaluation package's loaders; the files are found
+where those loaders read them, through the one table of evaluation files (:mod:`mlsimcse.eval_files`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from mlsimcse.data.normalize import normalize_text
-from mlsimcse.data.text_files import RowProblem, iter_rows, read_lines
+from mlsimcse.data.text_files import RowProblem, iter_rows
 from mlsimcse.errors import InputError
+from mlsimcse.eval_files import NTREX, SENTEVAL_STS, SICK_TEST, STS17_INPUT, STSB, TATOEBA, UN_TESTSET, every_file
 from mlsimcse.io_utils import sha256_file
 from mlsimcse.progress import progress_bar
+from mlsimcse.text_lines import read_lines
 
 
 @dataclass(frozen=True)
@@ -31,17 +34,17 @@ class EvalFiles:
 
 
 EVAL_SETS = (
-    EvalFiles("tatoeba", "tatoeba_laser/tatoeba.*-eng.*"),
-    EvalFiles("stsb_multi_mt test", "stsb_multi_mt/stsb-*-test.csv", width=3, columns=(0, 1), quoted=True),
-    EvalFiles("sts2017", "sts2017/STS2017.eval.v1.1/STS.input.*.txt", width=2, columns=(0, 1)),
-    EvalFiles("semeval sts 2012-2016", "semeval_sts_en_2012-2016/*/*.test.tsv", width=3, columns=(1, 2)),
-    EvalFiles("sick test", "sick2014/SICK_test_annotated.txt", width=5, columns=(1, 2), header=True),
+    EvalFiles("tatoeba", every_file(TATOEBA)),
+    EvalFiles("stsb_multi_mt test", every_file(STSB, split="test"), width=3, columns=(0, 1), quoted=True),
+    EvalFiles("sts2017", every_file(STS17_INPUT), width=2, columns=(0, 1)),
+    EvalFiles("semeval sts 2012-2016", every_file(SENTEVAL_STS), width=3, columns=(1, 2)),
+    EvalFiles("sick test", every_file(SICK_TEST), width=5, columns=(1, 2), header=True),
     EvalFiles("korsts test", "kornlu/KorSTS/sts-test.tsv", width=7, columns=(5, 6), header=True),
     EvalFiles("xnli test", "xnli/test-*.tsv", width=2, columns=(0, 1)),
     EvalFiles("kornli test", "kornlu/KorNLI/xnli.test.ko.tsv", width=3, columns=(0, 1), header=True),
     # The held-out domains (news:LANG, un-bucc:LANG): every language's file; the UN devset stays for training.
-    EvalFiles("ntrex-128", "ntrex128/newstest2019-ref.*.txt"),
-    EvalFiles("un v1.0 testset", "un_parallel_v1/testset/UNv1.0.testset.[a-z][a-z]"),
+    EvalFiles("ntrex-128", every_file(NTREX)),
+    EvalFiles("un v1.0 testset", every_file(UN_TESTSET, language="[a-z][a-z]")),
 )
 
 

@@ -17,7 +17,7 @@ from mlsimcse.data.recipe import NLI_ROW_COLUMNS, HubForm, SourceRecipe
 from mlsimcse.data.report import SourceReport
 from mlsimcse.data.sentence_split import split_sentences
 from mlsimcse.data.text_files import RowProblem, check_same_length
-from mlsimcse.records import SHAPE_COLUMNS, Example
+from mlsimcse.records import OBJECTIVE_COLUMNS, Example
 
 
 def read_hub_source(source: SourceRecipe, report: SourceReport, on_problem: OnProblem,
@@ -29,7 +29,7 @@ def read_hub_source(source: SourceRecipe, report: SourceReport, on_problem: OnPr
     languages = source.other_languages if source.shape == "parallel" else source.languages
     for lang in languages:
         for index, row, where in _rows(source, lang, report):
-            texts = _texts(source, row, SHAPE_COLUMNS[source.shape], where, index + 1, on_problem)
+            texts = _texts(source, row, OBJECTIVE_COLUMNS[source.shape], where, index + 1, on_problem)
             if texts is not None:
                 yield from _examples(source, lang, texts, f"{source.name}/{lang}/{index}")
 

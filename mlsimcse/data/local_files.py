@@ -15,8 +15,9 @@ from typing import Callable
 from mlsimcse.data.ptb import detokenize_ptb
 from mlsimcse.data.recipe import SourceRecipe
 from mlsimcse.data.report import SourceReport
-from mlsimcse.data.text_files import RowProblem, iter_rows, read_lines
+from mlsimcse.data.text_files import RowProblem, iter_rows
 from mlsimcse.errors import InputError
+from mlsimcse.text_lines import read_lines
 
 OnProblem = Callable[[RowProblem], None]
 

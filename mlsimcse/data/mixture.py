@@ -13,12 +13,12 @@ from typing import Any, ClassVar
 
 from mlsimcse.errors import InputError
 from mlsimcse.prompts import check_column_prompts
-from mlsimcse.records import OBJECTIVES, SHAPE_COLUMNS
+from mlsimcse.records import OBJECTIVES, OBJECTIVE_COLUMNS
 from mlsimcse.schema import FieldError, build, check_fields, setting
 from mlsimcse.shipped import source_path
 
-ALL_COLUMNS = tuple(dict.fromkeys(name for names in SHAPE_COLUMNS.values() for name in names))
-"""Column names a source's per-column ``prompt`` may use (each objective's, see :data:`SHAPE_COLUMNS`)."""
+ALL_COLUMNS = tuple(dict.fromkeys(name for names in OBJECTIVE_COLUMNS.values() for name in names))
+"""Column names a source's per-column ``prompt`` may use (each objective's, see :data:`OBJECTIVE_COLUMNS`)."""
 
 DEFAULT_LANGUAGE_ALPHA = 0.5
 """Temperature exponent for p(lang) ∝ n_lang ** alpha.

@@ -1,4 +1,4 @@
-"""The data-recipe schema: which corpora, which languages, which training shape, which clean-up.
+"""The data-recipe schema: which corpora, which languages, which training objective, which clean-up.
 
 A recipe is a YAML file, such as those shipped in ``mlsimcse/data_recipes/`` (:mod:`mlsimcse.shipped`). Every
 source has a local form (files under the data root, used offline) and may have a Hugging Face Hub form
@@ -17,18 +17,15 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mlsimcse.data.recipe_checks import NLI_ROW_COLUMNS, check_hub_form, check_local_form
 from mlsimcse.errors import InputError
-from mlsimcse.records import SHAPE_COLUMNS
 from mlsimcse.schema import FieldError, coerce
 from mlsimcse.shipped import resolve_recipe
 from mlsimcse.yaml_marks import KeyPath, line_of, read_yaml_mapping
 
 KINDS = {"aligned_text": ("unsup", "parallel"), "nli": ("sup",)}
-"""Source kind -> the shapes it can yield."""
+"""Source kind (what the corpus is) -> the objectives its examples can have (the recipe's ``shape:`` key)."""
 
-LOCAL_FORMATS = {"aligned_text": ("lines", "csv", "tsv"), "nli": ("tsv", "infersent")}
-INFERSENT_FIELDS = ("premise", "hypothesis", "label")
-NLI_ROW_COLUMNS = INFERSENT_FIELDS
 BAD_ROW_POLICIES = ("error", "skip")
 
 
@@ -55,7 +52,7 @@ class LocalForm:
 class HubForm:
     """A Hugging Face Hub dataset; ``config`` may contain ``{lang}`` (one load per language).
 
-    ``columns`` maps the shape's columns (sentence / source, translation / anchor, positive, negative)
+    ``columns`` maps the objective's columns (sentence / source, translation / anchor, positive, negative)
     to the dataset's; an NLI source may instead map premise, hypothesis and label, which are grouped into
     triplets like the local files (``label_names`` turns integer labels into names). ``split_sentences``
     cuts paragraphs (e.g. Wikipedia articles) into sentences.
@@ -80,7 +77,11 @@ class HubForm:
 
 @dataclass
 class SourceRecipe:
-    """One corpus in a recipe and how it becomes examples."""
+    """One corpus in a recipe and how it becomes examples.
+
+    ``kind`` says what the corpus is (aligned text, NLI); ``shape`` is the training objective of the examples
+    it yields (:data:`mlsimcse.records.OBJECTIVES`), named ``shape`` because that is the recipe files' key.
+    """
 
     name: str
     kind: str
@@ -201,49 +202,11 @@ def _source_from_dict(raw: Any, where: str, path: Path) -> SourceRecipe:
         raise InputError(f"{where}: give a 'local' form, a 'hub' form or both", path=path)
     if raw.get("local") is not None:
         source.local = LocalForm(**_dataclass_values(LocalForm, raw["local"], f"{where}.local", path))
-        _check_local(source, where, path)
+        check_local_form(source, where, path)
     if raw.get("hub") is not None:
         source.hub = HubForm(**_dataclass_values(HubForm, raw["hub"], f"{where}.hub", path))
-        _check_hub(source, where, path)
+        check_hub_form(source, where, path)
     return source
-
-
-def _check_local(source: SourceRecipe, where: str, path: Path) -> None:
-    local = source.local
-    if local.format not in LOCAL_FORMATS[source.kind]:
-        raise InputError(f"{where}.local.format must be one of {LOCAL_FORMATS[source.kind]}", path=path)
-    if not local.sets:
-        raise InputError(f"{where}.local.sets is empty", path=path)
-    for file_set in local.sets:
-        if local.format == "infersent":
-            if not isinstance(file_set, dict) or sorted(file_set) != sorted(INFERSENT_FIELDS):
-                raise InputError(f"{where}.local.sets: an infersent set maps {INFERSENT_FIELDS} to files", path=path)
-        elif isinstance(file_set, dict):
-            unknown = sorted(set(file_set) - set(source.languages))
-            if unknown:
-                raise InputError(f"{where}.local.sets names language(s) {unknown} not in its languages", path=path)
-            if source.shape == "parallel" and source.pivot not in file_set:
-                raise InputError(f"{where}.local.sets: {file_set} lacks the pivot language {source.pivot!r}", path=path)
-        elif not isinstance(file_set, str) or "{lang}" not in file_set:
-            raise InputError(f"{where}.local.sets: {file_set!r} is neither a {{lang}} template nor a mapping", path=path)
-    if local.format in ("csv", "tsv"):
-        if local.width is None:
-            raise InputError(f"{where}.local.width (fields per row) is required for {local.format}", path=path)
-        used = list(local.columns) + [c for c in (local.score_column, local.label_column) if c is not None]
-        if any(not 0 <= column < local.width for column in used):
-            raise InputError(f"{where}.local: column indexes must lie in [0, {local.width})", path=path)
-    if source.kind == "nli" and local.format == "tsv" and (len(local.columns) != 2 or local.label_column is None):
-        raise InputError(f"{where}.local: NLI TSV needs columns [premise, hypothesis] and label_column", path=path)
-
-
-def _check_hub(source: SourceRecipe, where: str, path: Path) -> None:
-    wanted = set(SHAPE_COLUMNS[source.shape])
-    if set(source.hub.columns) != wanted and not (source.kind == "nli" and source.hub.nli_rows):
-        also = f" (or {list(NLI_ROW_COLUMNS)})" if source.kind == "nli" else ""
-        raise InputError(f"{where}.hub.columns must map exactly {sorted(wanted)}{also} to dataset columns", path=path)
-    multilingual = len(source.other_languages if source.shape == "parallel" else source.languages) > 1
-    if multilingual and "{lang}" not in (source.hub.config or "") and "{lang}" not in str(source.hub.data_files):
-        raise InputError(f"{where}.hub: a multilingual source needs {{lang}} in config or data_files", path=path)
 
 
 def _restrict(source: SourceRecipe, keep: list[str]) -> SourceRecipe | None:

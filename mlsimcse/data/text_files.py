@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from mlsimcse.errors import InputError
+from mlsimcse.text_lines import iter_lines
 
 
 class RowProblem(Exception):
@@ -27,25 +28,6 @@ class RowProblem(Exception):
 
     def as_input_error(self) -> InputError:
         return InputError(self.message, path=self.path, line=self.line)
-
-
-def iter_decoded_lines(path: str | Path) -> Iterator[str]:
-    """The file's lines as strict UTF-8 text with their line endings kept (csv needs them)."""
-    try:
-        handle = open(path, "rb")
-    except FileNotFoundError:
-        raise InputError("file not found", path=path) from None
-    with handle:
-        for line_no, raw in enumerate(handle, start=1):
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise InputError(f"not UTF-8 ({err.reason} at column {err.start + 1})", path=path, line=line_no) from None
-
-
-def read_lines(path: str | Path) -> list[str]:
-    """One entry per line, line ending (``\\n`` or ``\\r\\n``) removed, nothing else changed."""
-    return [line.rstrip("\r\n") for line in iter_decoded_lines(path)]
 
 
 def iter_rows(
@@ -63,7 +45,7 @@ def iter_rows(
     ``None``, so row positions stay aligned with the other languages' files.
     """
     quoting = csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE
-    reader = csv.reader(iter_decoded_lines(path), delimiter=delimiter, quoting=quoting, strict=True)
+    reader = csv.reader(iter_lines(path), delimiter=delimiter, quoting=quoting, strict=True)
     row_start = 1
     try:
         for fields in reader:

@@ -19,7 +19,7 @@ from mlsimcse.errors import InputError
 from mlsimcse.evaluation.loaders.bucc import pair_languages
 from mlsimcse.evaluation.loaders.origin import display_name
 from mlsimcse.evaluation.loaders.parallel import read_parallel_files
-from mlsimcse.io_utils import atomic_path, check_output_path, sha256_file, write_json
+from mlsimcse.io_utils import atomic_path, check_output_path, refuse_existing_output, sha256_file, write_json
 
 SPLIT_SIZE_PATTERN = re.compile(r"^([A-Za-z0-9_]+)=(\d+):(\d+)$")
 
@@ -76,8 +76,8 @@ def build_bucc_benchmark(
     if len({split.name for split in splits}) != len(splits) or not splits:
         raise InputError("give at least one split, each with a distinct name")
     check_output_path(folder, inputs=[*sources, *targets], is_dir=True)
-    if Path(folder).exists() and any(Path(folder).iterdir()) and not overwrite:
-        raise InputError("output folder exists and is not empty (pass --overwrite to replace it)", path=folder)
+    if not overwrite:
+        refuse_existing_output(folder, "output folder exists and is not empty (pass --overwrite to replace it)")
     rows, skipped = _usable_rows(sources, targets)
     needed = sum(split.rows_needed for split in splits)
     if needed > len(rows):

@@ -8,18 +8,12 @@ sentences tasks asked for against how many were actually encoded, so the saving 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from mlsimcse.encoder_protocol import SentenceEncoderLike
 from mlsimcse.prompts import encoder_prompt
-
-
-class SentenceEncoderLike(Protocol):
-    """What evaluation needs from a model: mlsimcse's SentenceEncoder and SentenceTransformer both fit."""
-
-    def encode(self, sentences: list[str], *, batch_size: int, show_progress_bar: bool | None, **kwargs: Any) -> Any:
-        ...
 
 
 class EmbeddingCache:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from pathlib import Path
 
 from mlsimcse.choices import POOLINGS, PRECISION_HELP, PRECISIONS
@@ -132,11 +131,10 @@ def _split_size(text: str):
 
 def run_eval(args: argparse.Namespace) -> int:
     from mlsimcse.devices import resolve_device
-    from mlsimcse.encoder import SentenceEncoder, resolve_dtype
+    from mlsimcse.encoder import resolve_dtype
     from mlsimcse.evaluation import registry
-    from mlsimcse.evaluation.cache import EmbeddingCache
-    from mlsimcse.evaluation.report import ModelRun, format_table, results_document
-    from mlsimcse.evaluation.runner import load_tasks, score_loaded
+    from mlsimcse.evaluation.report import format_table, results_document
+    from mlsimcse.evaluation.runner import evaluate_model, load_tasks
     from mlsimcse.io_utils import check_output_path, write_json
     from mlsimcse.precision import resolve_precision
 
@@ -147,20 +145,13 @@ def run_eval(args: argparse.Namespace) -> int:
     precision = resolve_precision(args.precision, resolve_dtype(args.dtype), resolve_device(args.device or "cpu"))
     loaded = load_tasks(registry.resolve_tasks(requested), show_progress_bar=True)
     check_output_path(args.output, inputs=[*args.models, *_data_files(loaded)])
-    runs = []
-    for model in args.models:
-        encoder = SentenceEncoder.from_pretrained(model, pooling=args.pooling, max_length=args.max_length)
-        cache = EmbeddingCache(
-            encoder,
-            batch_size=args.batch_size,
-            show_progress_bar=True,
-            encode_kwargs={"dtype": args.dtype, "device": args.device, "precision": precision},
-            prompt=args.prompt,
-            prompt_name=args.prompt_name,
-        )
-        started = time.perf_counter()
-        results = score_loaded(loaded, cache, show_progress_bar=True)
-        runs.append(ModelRun(model, results, time.perf_counter() - started, cache.stats(), precision))
+    runs = [
+        evaluate_model(model, loaded, pooling=args.pooling, max_length=args.max_length, batch_size=args.batch_size,
+                       encode_kwargs={"dtype": args.dtype, "device": args.device, "precision": precision},
+                       prompt=args.prompt, prompt_name=args.prompt_name, precision=precision,
+                       show_progress_bar=True)
+        for model in args.models
+    ]
     print(format_table(runs))
     for run in runs:
         stats = run.cache_stats

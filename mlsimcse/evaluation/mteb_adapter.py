@@ -43,6 +43,7 @@ import torch
 
 from mlsimcse.errors import InputError
 from mlsimcse.evaluation.loaders.sts17 import STS17_TRACKS
+from mlsimcse.evaluation.mteb_results import bitext_directions, mteb_task_results
 from mlsimcse.evaluation.registry import build_task
 from mlsimcse.evaluation.results import TaskResult
 from mlsimcse.evaluation.tasks.retrieval import TranslationRetrievalTask
@@ -159,7 +160,7 @@ def mteb_task(name: str):
         dataset: Any = DatasetDict({"test": Dataset.from_dict(columns)})
     else:
         base, kind, main_score = AbsTaskBitextMining, "BitextMining", "f1"
-        forward, backward = (subset for subset, _key in _bitext_directions(name))
+        forward, backward = (subset for subset, _key in bitext_directions(name))
         eval_langs = {forward: [first, second], backward: [second, first]}
         dataset = {
             forward: DatasetDict({"test": Dataset.from_dict({"sentence1": data.sources, "sentence2": data.targets})}),
@@ -208,75 +209,6 @@ def evaluate_with_mteb(model, tasks: Sequence[str], *, cache_dir: str | Path | N
     outcome = mteb.evaluate(model, built, cache=cache, encode_kwargs={"batch_size": batch_size},
                             show_progress_bar=show_progress_bar, overwrite_strategy="always")
     return mteb_task_results(outcome, built, getattr(model, "applied_prompts", None))
-
-
-def mteb_task_results(model_result, tasks: Sequence[Any],
-                      applied_prompts: dict[str, str] | None = None) -> list[TaskResult]:
-    """mteb's results for tasks built by :func:`mteb_task`, as mlsimcse records (scores ×100).
-
-    ``applied_prompts`` (an :class:`MTEBEncoder`'s) fills each record's ``prompt``.
-    """
-    by_name = {task.metadata.name: task for task in tasks}
-    applied_prompts = applied_prompts or {}
-    records = []
-    for result in model_result.task_results:
-        task = by_name.get(result.task_name)
-        if task is None:
-            raise InputError(f"mteb result for {result.task_name!r}, which is not among the tasks given")
-        entries = {entry["hf_subset"]: entry for entry in result.scores["test"]}
-        converter = _sts_record if isinstance(task.mlsimcse_task, STSTask) else _bitext_record
-        record = converter(task, entries, f"mteb {result.mteb_version}")
-        record.prompt = applied_prompts.get(result.task_name, "")
-        records.append(record)
-    return records
-
-
-def _sts_record(task, entries: dict[str, dict[str, Any]], evaluator: str) -> TaskResult:
-    entry = entries["default"]
-    name = task.mlsimcse_task.name
-    return TaskResult(
-        task=name,
-        protocol=(f"{evaluator} STS on mlsimcse's {name} rows: cosine_spearman x100 (main) and cosine_pearson "
-                  "x100, gold scaled to 0-1"),
-        main_score=100 * float(entry["cosine_spearman"]),
-        scores={"spearman": 100 * float(entry["cosine_spearman"]), "pearson": 100 * float(entry["cosine_pearson"])},
-        details={"mteb_task": task.metadata.name, "pairs": task.mlsimcse_rows},
-        data_sha256=task.mlsimcse_data_sha256,
-        main_metric="spearman",
-        evaluator=evaluator,
-    )
-
-
-def _bitext_record(task, entries: dict[str, dict[str, Any]], evaluator: str) -> TaskResult:
-    name = task.mlsimcse_task.name
-    directions = _bitext_directions(name)
-    scores: dict[str, float] = {}
-    for subset, key in directions:
-        for metric in ("f1", "accuracy", "precision", "recall"):
-            scores[f"{key}_{metric}"] = 100 * float(entries[subset][metric])
-    for metric in ("f1", "accuracy"):
-        scores[metric] = sum(scores[f"{key}_{metric}"] for _subset, key in directions) / len(directions)
-    subsets = " and ".join(f"{subset} ({key})" for subset, key in directions)
-    return TaskResult(
-        task=name,
-        protocol=(f"{evaluator} BitextMining on mlsimcse's {name} rows, one direction per subset, {subsets}: "
-                  "sentence1 queries, sentence2 corpus, cosine 1-NN; f1 = scikit-learn support-weighted F1 over "
-                  "target indices x100, accuracy = index-exact 1-NN accuracy x100; main = mean f1 of the two"),
-        main_score=scores["f1"],
-        scores=scores,
-        details={"mteb_task": task.metadata.name, "pairs": task.mlsimcse_rows},
-        data_sha256=task.mlsimcse_data_sha256,
-        main_metric="f1",
-        evaluator=evaluator,
-    )
-
-
-def _bitext_directions(name: str) -> tuple[tuple[str, str], tuple[str, str]]:
-    """(mteb subset, mlsimcse score key) of the forward and backward directions of a retrieval task."""
-    family, _, argument = name.partition(":")
-    if family == "tatoeba":
-        return (f"{argument}-eng", "xx2en"), (f"eng-{argument}", "en2xx")
-    return ("src-tgt", "src2tgt"), ("tgt-src", "tgt2src")
 
 
 def _column_languages(name: str) -> tuple[str, str]:

@@ -6,12 +6,15 @@ however many tasks share it; and data read once can be scored for several models
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from mlsimcse.evaluation.aggregates import aggregate_results
-from mlsimcse.evaluation.cache import EmbeddingCache, SentenceEncoderLike
+from mlsimcse.encoder_protocol import SentenceEncoderLike
+from mlsimcse.evaluation.cache import EmbeddingCache
 from mlsimcse.evaluation.registry import resolve_tasks
+from mlsimcse.evaluation.report import ModelRun
 from mlsimcse.evaluation.results import TaskResult
 from mlsimcse.evaluation.tasks.base import Embed, Task, TaskData
 from mlsimcse.progress import progress_bar
@@ -47,6 +50,35 @@ def score_loaded(
     for result in results:
         result.prompt = cache.prompt
     return results
+
+
+def evaluate_model(
+    model: str,
+    loaded: Sequence[LoadedTask],
+    *,
+    label: str | None = None,
+    pooling: str | None = None,
+    max_length: int | None = None,
+    batch_size: int = 64,
+    encode_kwargs: dict[str, Any] | None = None,
+    prompt: str | None = None,
+    prompt_name: str | None = None,
+    precision: str = "fp32",
+    show_progress_bar: bool | None = None,
+) -> ModelRun:
+    """Load the model saved at (or named) ``model`` and score it on the ``loaded`` tasks, timed from the first encode.
+
+    What ``mlsimcse eval`` does for each of its models and the quickstart for the base and the trained one;
+    ``label`` names the run in tables (default: ``model``), ``precision`` records what ``encode_kwargs`` ran in.
+    """
+    from mlsimcse.encoder import SentenceEncoder
+
+    encoder = SentenceEncoder.from_pretrained(model, pooling=pooling, max_length=max_length)
+    cache = EmbeddingCache(encoder, batch_size=batch_size, show_progress_bar=True, encode_kwargs=encode_kwargs,
+                           prompt=prompt, prompt_name=prompt_name)
+    started = time.perf_counter()
+    results = score_loaded(loaded, cache, show_progress_bar=show_progress_bar)
+    return ModelRun(label or model, results, time.perf_counter() - started, cache.stats(), precision)
 
 
 def evaluate_tasks(

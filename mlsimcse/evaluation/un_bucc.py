@@ -16,10 +16,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mlsimcse.errors import InputError
+from mlsimcse.eval_files import UN_TESTSET, local_path
 from mlsimcse.evaluation.bucc_builder import SplitSize, build_bucc_benchmark
 from mlsimcse.io_utils import sha256_file
 from mlsimcse.mining.cache import cache_key
-from mlsimcse.paths import cache_root, data_root
+from mlsimcse.paths import cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,7 @@ def un_bucc_description() -> str:
 
 def un_testset_paths(language: str) -> tuple[Path, Path]:
     """The testset file of ``language`` and the English one, under the data root."""
-    folder = data_root() / "un_parallel_v1" / "testset"
-    return folder / f"UNv1.0.testset.{language}", folder / "UNv1.0.testset.en"
+    return local_path(UN_TESTSET, language=language), local_path(UN_TESTSET, language="en")
 
 
 def un_bucc_folder(language: str) -> Path:

@@ -26,7 +26,7 @@ import numpy as np
 
 from mlsimcse.errors import InputError
 from mlsimcse.io_utils import atomic_path, remove_stale_temporaries, sha256_file, write_json
-from mlsimcse.mining.knn import row_chunks
+from mlsimcse.row_chunks import row_chunks
 from mlsimcse.paths import cache_root
 
 logger = logging.getLogger(__name__)
@@ -47,8 +47,12 @@ def cache_key(identity: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:24]
 
 
-class EmbeddingCache:
-    """The shard folder of one (model, file) pair: which shards exist, writing them, opening the result."""
+class DiskEmbeddingCache:
+    """The on-disk shard folder of one (model, file) pair: which shards exist, writing them, opening the result.
+
+    Not :class:`mlsimcse.evaluation.cache.EmbeddingCache`, which keeps one model's vectors in memory for an
+    evaluation; this one survives the process, so a killed or repeated mining run re-encodes nothing done.
+    """
 
     def __init__(self, folder: Path, *, rows: int, dim: int, shard_rows: int, identity: dict[str, Any]):
         if shard_rows < 1:
@@ -64,7 +68,7 @@ class EmbeddingCache:
 
     @classmethod
     def open(cls, root: str | Path, *, rows: int, dim: int, identity: dict[str, Any],
-             shard_rows: int = SHARD_ROWS) -> "EmbeddingCache":
+             shard_rows: int = SHARD_ROWS) -> "DiskEmbeddingCache":
         """The cache for ``identity`` under ``root`` (created empty when new)."""
         identity = {**identity, "shard_rows": shard_rows, "rows": rows}
         folder = Path(root) / cache_key(identity)

@@ -20,6 +20,7 @@ import numpy as np
 
 from mlsimcse.choices import CORPUS_FORMATS as FORMATS
 from mlsimcse.errors import InputError
+from mlsimcse.text_lines import decode_line
 
 
 
@@ -81,7 +82,7 @@ class Corpus:
         with open(self.path, "rb") as handle:
             for position in order.tolist():
                 handle.seek(int(offsets[position]))
-                fields[position] = _parse_line(handle.readline(), self.format, self.path,
+                fields[position] = _corpus_fields(handle.readline(), self.format, self.path,
                                                int(self.line_numbers[lines[position]]))
         return fields
 
@@ -104,7 +105,7 @@ def read_corpus(path: str | Path, file_format: str = "auto") -> Corpus:
             file_hash.update(raw)
             if file_format == "auto":
                 file_format = _detect_format(raw, path, line_number)
-            fields = _parse_line(raw, file_format, path, line_number)
+            fields = _corpus_fields(raw, file_format, path, line_number)
             if fields:
                 offsets.append(offset)
                 numbers.append(line_number)
@@ -137,14 +138,10 @@ def _detect_format(raw: bytes, path: Path, line_number: int) -> str:
 
 
 def _decode(raw: bytes, path: Path, line_number: int) -> str:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError(f"not UTF-8 ({err.reason} at byte {err.start})", path=path, line=line_number) from None
-    return text.rstrip("\r\n").lstrip("\ufeff")
+    return decode_line(raw, path=path, line=line_number).rstrip("\r\n").lstrip("\ufeff")
 
 
-def _parse_line(raw: bytes, file_format: str, path: Path, line_number: int) -> tuple[str, ...]:
+def _corpus_fields(raw: bytes, file_format: str, path: Path, line_number: int) -> tuple[str, ...]:
     """``(sentence,)`` or ``(id, sentence)``; ``()`` for a blank line."""
     text = _decode(raw, path, line_number)
     if not text.strip():

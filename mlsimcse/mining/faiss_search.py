@@ -15,8 +15,9 @@ import math
 import numpy as np
 
 from mlsimcse.errors import InputError
-from mlsimcse.mining.knn import Neighbours, RowSource, SearchConfig, float32_rows, row_chunks
+from mlsimcse.mining.knn import Neighbours, RowSource, SearchConfig, float32_rows
 from mlsimcse.progress import progress_bar
+from mlsimcse.row_chunks import row_chunks
 
 TRAINING_ROWS_PER_LIST = 50
 """IVF training sample per list: above the 39 faiss warns under, far below the full corpus."""

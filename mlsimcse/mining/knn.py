@@ -19,6 +19,7 @@ import numpy as np
 
 from mlsimcse.choices import BACKENDS, INDEXES
 from mlsimcse.errors import InputError
+from mlsimcse.row_chunks import row_chunks
 
 
 
@@ -182,11 +183,6 @@ def take_rows(source: RowSource, rows: np.ndarray) -> np.ndarray:
     if not len(rows):
         return np.empty((0, source.shape[1]), dtype=np.float32)
     return np.concatenate([source[row:row + 1] for row in rows.tolist()])
-
-
-def row_chunks(n_rows: int, chunk_size: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` ranges covering ``n_rows`` rows, ``chunk_size`` at a time."""
-    return [(start, min(start + chunk_size, n_rows)) for start in range(0, n_rows, chunk_size)]
 
 
 def float32_rows(source: RowSource, start: int, stop: int) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""What a mining run is configured with — scoring and output, encoding and cache, the model to load — and
-what it needs from an encoder.
+"""What a mining run is configured with — scoring and output, encoding and cache, the model to load.
+
+The encoder it takes is any :class:`~mlsimcse.encoder_protocol.SentenceEncoderLike`, as ``eval`` does.
 
 The options are plain values checked on construction, shared by the one-process ``mine`` and the split
 jobs, so a bad setting is refused before any file is read or any model loaded.
@@ -9,25 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
-
-import numpy as np
 
 from mlsimcse.choices import EMITS
+from mlsimcse.encoder_protocol import SentenceEncoderLike
 from mlsimcse.errors import InputError, check_at_least_one
 from mlsimcse.mining.cache import SHARD_ROWS, default_cache_root
 from mlsimcse.mining.margin import MinedPairs, check_scoring
-
-
-class Encoder(Protocol):
-    """What mining needs from a sentence encoder (:class:`mlsimcse.encoder.SentenceEncoder` has it)."""
-
-    name_or_path: str
-    embedding_dim: int
-
-    def encode(self, sentences: Sequence[str], batch_size: int = 64, *, normalize: bool | None = None,
-               device: str | None = None, dtype: str | None = None,
-               show_progress_bar: bool | None = None, precision: str | None = None) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -90,11 +78,6 @@ class EncodeOptions:
         caches written before ``precision`` existed keep their keys)."""
         return self.precision or self.dtype
 
-    @property
-    def precision_kwargs(self) -> dict[str, str]:
-        """``precision`` for ``encode`` when one is set (nothing otherwise, so encoders without it still fit)."""
-        return {"precision": self.precision} if self.precision is not None else {}
-
     def _resolved_precision(self) -> str:
         import torch
 
@@ -113,13 +96,13 @@ class ModelSpec:
     pooling: str | None = None
     max_length: int | None = None
 
-    def load(self) -> Encoder:
+    def load(self) -> SentenceEncoderLike:
         from mlsimcse.encoder import SentenceEncoder
 
         return SentenceEncoder.from_pretrained(self.name_or_path, pooling=self.pooling, max_length=self.max_length)
 
 
-def as_encoder(model: Encoder | ModelSpec | str) -> Encoder:
+def as_encoder(model: SentenceEncoderLike | ModelSpec | str) -> SentenceEncoderLike:
     """An encoder object as is; a model name or spec loaded."""
     if isinstance(model, str):
         model = ModelSpec(model)

@@ -15,7 +15,7 @@ import numpy as np
 from mlsimcse.faults import fault_point
 from mlsimcse.io_utils import atomic_path
 from mlsimcse.mining.corpus import Corpus
-from mlsimcse.mining.knn import row_chunks
+from mlsimcse.row_chunks import row_chunks
 from mlsimcse.mining.margin import MinedPairs
 
 WRITE_CHUNK = 65536

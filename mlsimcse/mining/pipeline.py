@@ -14,18 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
+from mlsimcse.encoder_protocol import SentenceEncoderLike
 from mlsimcse.errors import InputError
 from mlsimcse.mining.corpus import Corpus, read_corpus
 from mlsimcse.mining.embedding import embed_corpus
 from mlsimcse.mining.knn import Neighbours, RowSource, RowWindow, SearchConfig, exact_knn
 from mlsimcse.mining.margin import score_neighbours
-from mlsimcse.mining.options import EncodeOptions, Encoder, ModelSpec, ScoringOptions, as_encoder
+from mlsimcse.mining.options import EncodeOptions, ModelSpec, ScoringOptions, as_encoder
 from mlsimcse.mining.output import write_pairs
 from mlsimcse.mining.parts import Part, SearchPart, combine_parts, load_search_part, save_search_part
 from mlsimcse.mining.summary import MiningSummary, StageClock, peak_rss_bytes
 
 
-def ensure_embeddings(corpus: Corpus, encoder: Encoder, options: EncodeOptions) -> RowSource:
+def ensure_embeddings(corpus: Corpus, encoder: SentenceEncoderLike, options: EncodeOptions) -> RowSource:
     """The corpus's cached embeddings, encoding whatever shards are missing."""
     return embed_corpus(corpus, encoder, options).finish()
 
@@ -43,7 +44,7 @@ def search_part(src_emb: RowSource, tgt_emb: RowSource, part: Part, k: int, conf
 
 
 def mine_corpora(src_path: str | Path, tgt_path: str | Path, out_path: str | Path,
-                 encoder: Encoder | ModelSpec | str, *,
+                 encoder: SentenceEncoderLike | ModelSpec | str, *,
                  scoring: ScoringOptions = ScoringOptions(), search: SearchConfig = SearchConfig(),
                  encoding: EncodeOptions = EncodeOptions(), file_format: str = "auto") -> MiningSummary:
     """Mine ``src_path`` against ``tgt_path`` into ``out_path`` in this process."""
@@ -59,7 +60,7 @@ def mine_corpora(src_path: str | Path, tgt_path: str | Path, out_path: str | Pat
     return _score_and_write(found.forward, found.backward, src, tgt, out_path, scoring, clock)
 
 
-def embed_files(paths: list[str | Path], encoder: Encoder | ModelSpec | str, *, part: Part = Part(0, 1),
+def embed_files(paths: list[str | Path], encoder: SentenceEncoderLike | ModelSpec | str, *, part: Part = Part(0, 1),
                 encoding: EncodeOptions = EncodeOptions(), file_format: str = "auto") -> dict[Path, bool]:
     """Encode part ``part`` of each file's shards; per file, whether its cache is now complete."""
     corpora = [read_corpus(path, file_format) for path in paths]
@@ -74,7 +75,7 @@ def embed_files(paths: list[str | Path], encoder: Encoder | ModelSpec | str, *, 
 
 
 def search_files(src_path: str | Path, tgt_path: str | Path, out_path: str | Path,
-                 encoder: Encoder | ModelSpec | str, *,
+                 encoder: SentenceEncoderLike | ModelSpec | str, *,
                  part: Part, k: int = 4, search: SearchConfig = SearchConfig(),
                  encoding: EncodeOptions = EncodeOptions(), file_format: str = "auto") -> SearchPart:
     """Search one source part and save its neighbour lists for ``merge_files``."""

@@ -31,7 +31,6 @@ split form's is (``exact_knn`` makes similarities independent of how the search 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -39,16 +38,18 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
+from mlsimcse.encoder_protocol import SentenceEncoderLike
 from mlsimcse.errors import InputError
-from mlsimcse.mining.cache import EmbeddingCache, cache_key
+from mlsimcse.mining.cache import DiskEmbeddingCache, cache_key
 from mlsimcse.mining.corpus import Corpus, read_corpus
 from mlsimcse.mining.embedding import encode_shard, open_corpus_cache
 from mlsimcse.mining.knn import SearchConfig
-from mlsimcse.mining.options import EncodeOptions, Encoder, ModelSpec, ScoringOptions, as_encoder
+from mlsimcse.mining.options import EncodeOptions, ModelSpec, ScoringOptions, as_encoder
 from mlsimcse.mining.parts import Part, save_search_part
 from mlsimcse.mining.pipeline import merge_files, search_part
+from mlsimcse.mining.ray_cluster import RayOptions, ray_session, require_ray
 from mlsimcse.mining.summary import MiningSummary
 from mlsimcse.progress import progress_bar
 
@@ -56,46 +57,6 @@ logger = logging.getLogger(__name__)
 
 RETRIES = 3
 """How often Ray restarts a dead worker, and retries the shard or part it was on, before giving up."""
-
-OBJECT_STORE_BYTES = 256 * 2 ** 20
-"""Object store of a cluster this engine starts itself: only paths and shard lists travel through it."""
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    """Where and how wide to run: the cluster, how many workers, and each worker's CPUs and GPUs.
-
-    ``address`` is ``None`` to start a local cluster for the run (or use the one this process already
-    joined), ``"auto"`` for the cluster of this machine, or ``ray://host:10001``. ``num_workers`` is both
-    the number of embedding actors (model copies) and the number of search parts.
-    """
-
-    address: str | None = None
-    num_workers: int = 2
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 0.0
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.num_workers < 1:
-            raise InputError(f"--num-workers must be at least 1, got {self.num_workers}")
-        if self.cpus_per_worker <= 0:
-            raise InputError(f"--cpus-per-worker must be positive, got {self.cpus_per_worker}")
-        if self.gpus_per_worker < 0:
-            raise InputError(f"--gpus-per-worker must be at least 0, got {self.gpus_per_worker}")
-
-    def resources(self) -> dict[str, float]:
-        return {"num_cpus": self.cpus_per_worker, "num_gpus": self.gpus_per_worker}
-
-
-def require_ray():
-    """The ``ray`` module, or a clear error on a machine without the optional extra."""
-    try:
-        import ray
-    except ImportError:
-        raise InputError('--engine ray needs Ray, an optional extra: pip install -e ".[ray]" '
-                         '(or pip install "ray>=2.40")') from None
-    return ray
 
 
 @dataclass(frozen=True)
@@ -105,7 +66,7 @@ class OpenedCorpus:
     path: Path
     sha256: str
     n_unique: int
-    cache: EmbeddingCache
+    cache: DiskEmbeddingCache
 
 
 class MiningWorker:
@@ -116,7 +77,7 @@ class MiningWorker:
     bad ``--model`` behind a cluster error.
     """
 
-    def __init__(self, model: Encoder | ModelSpec | str, encoding: EncodeOptions, file_format: str):
+    def __init__(self, model: SentenceEncoderLike | ModelSpec | str, encoding: EncodeOptions, file_format: str):
         self.load_error: InputError | None = None
         try:
             self.encoder = as_encoder(model)
@@ -124,7 +85,7 @@ class MiningWorker:
             self.load_error = err
         self.encoding = replace(encoding, progress=False)
         self.file_format = file_format
-        self.opened: dict[Path, tuple[Corpus, EmbeddingCache]] = {}
+        self.opened: dict[Path, tuple[Corpus, DiskEmbeddingCache]] = {}
 
     def open(self, path: Path) -> OpenedCorpus:
         corpus, cache = self._opened(path)
@@ -151,7 +112,7 @@ class MiningWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def _opened(self, path: Path) -> tuple[Corpus, EmbeddingCache]:
+    def _opened(self, path: Path) -> tuple[Corpus, DiskEmbeddingCache]:
         if self.load_error is not None:
             raise self.load_error
         if path not in self.opened:
@@ -161,7 +122,7 @@ class MiningWorker:
 
 
 def mine_on_ray(src_path: str | Path, tgt_path: str | Path, out_path: str | Path,
-                encoder: Encoder | ModelSpec | str, *, cluster: RayOptions = RayOptions(),
+                encoder: SentenceEncoderLike | ModelSpec | str, *, cluster: RayOptions = RayOptions(),
                 scoring: ScoringOptions = ScoringOptions(), search: SearchConfig = SearchConfig(),
                 encoding: EncodeOptions = EncodeOptions(), file_format: str = "auto") -> MiningSummary:
     """Mine ``src_path`` against ``tgt_path`` into ``out_path``, embedding and searching on Ray workers."""
@@ -184,34 +145,6 @@ def mine_on_ray(src_path: str | Path, tgt_path: str | Path, out_path: str | Path
                 ray.kill(worker)
     summary = merge_files(*paths, part_paths, out_path, scoring=scoring, file_format=file_format)
     return dataclasses.replace(summary, stage_seconds={**seconds, **summary.stage_seconds})
-
-
-@contextlib.contextmanager
-def ray_session(ray, cluster: RayOptions) -> Iterator[None]:
-    """Join the cluster the options name (or keep the one already joined) and check it can hold the workers."""
-    started_here = not ray.is_initialized()
-    if started_here and cluster.address:
-        ray.init(address=cluster.address)
-    elif started_here:
-        needed = cluster.num_workers * cluster.cpus_per_worker
-        ray.init(num_cpus=max(os.cpu_count() or 1, int(needed + 0.999)), include_dashboard=False,
-                 object_store_memory=OBJECT_STORE_BYTES)
-    try:
-        _check_room(ray.cluster_resources(), cluster)
-        yield
-    finally:
-        if started_here:
-            ray.shutdown()
-
-
-def _check_room(available: dict[str, float], cluster: RayOptions) -> None:
-    """Refuse up front what would otherwise wait forever for workers that never fit."""
-    for resource, per_worker in (("CPU", cluster.cpus_per_worker), ("GPU", cluster.gpus_per_worker)):
-        needed = cluster.num_workers * per_worker
-        if needed > available.get(resource, 0.0) + 1e-9:
-            raise InputError(f"the Ray cluster has {available.get(resource, 0.0):g} {resource}s but "
-                             f"{cluster.num_workers} workers x {per_worker:g} need {needed:g}: "
-                             "use fewer --num-workers or a bigger cluster")
 
 
 def embed_stage(ray, workers: Sequence[Any], paths: Sequence[Path], progress: bool) -> list[OpenedCorpus]:

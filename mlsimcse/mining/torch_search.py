@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from mlsimcse.errors import InputError
-from mlsimcse.mining.knn import Neighbours, RowSource, SearchConfig, float32_rows, row_chunks
+from mlsimcse.mining.knn import Neighbours, RowSource, SearchConfig, float32_rows
 from mlsimcse.progress import progress_bar
+from mlsimcse.row_chunks import row_chunks
 
 
 def torch_knn(queries: RowSource, database: RowSource, k: int, config: SearchConfig, *,

@@ -91,7 +91,8 @@ def run_encode(args: argparse.Namespace) -> int:
 
     from mlsimcse.devices import resolve_device
     from mlsimcse.encoder import SentenceEncoder
-    from mlsimcse.io_utils import atomic_path, check_output_path, read_sentences
+    from mlsimcse.io_utils import atomic_path, check_output_path
+    from mlsimcse.text_lines import read_sentences
 
     inputs = [args.input, args.model]
     check_output_path(args.output, inputs=inputs)

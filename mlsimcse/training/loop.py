@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -29,11 +28,11 @@ from mlsimcse.model_card import write_model_card
 from mlsimcse.progress import progress_bar
 from mlsimcse.records import Example
 from mlsimcse.training.allocator import keep_freed_memory
-from mlsimcse.training.checkpoints import cleaned_up_on_failure, discard_staging, load_latest, publish
 from mlsimcse.training.cpu_dropout import use_cpu_dropout
 from mlsimcse.training.gradcache import cached_step_loss
 from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
-from mlsimcse.training.run_folder import CHECKPOINTS, CONFIG, METRICS, MODEL_DIR, RESUMES, RunFolder
+from mlsimcse.training.run_folder import CHECKPOINTS, MODEL_DIR, RunFolder
+from mlsimcse.training.run_state import TrainerState, resume_checkpoint, save_checkpoint
 from mlsimcse.training.teacher import FrozenTeacher, run_teacher
 from mlsimcse.training.trackers import RunTrackers, accelerator_settings
 from mlsimcse.training.write_failures import reported_write_failure
@@ -51,20 +50,6 @@ class _MainProcessLogger(logging.LoggerAdapter):
 
 
 logger = _MainProcessLogger(logging.getLogger(__name__), {})
-
-
-@dataclass
-class TrainerState:
-    """Everything besides tensors that resuming needs (stored as JSON in each checkpoint)."""
-
-    step: int = 0
-    examples_seen: int = 0
-    best_score: float | None = None
-    best_step: int | None = None
-    nonfinite_in_row: int = 0
-    nonfinite_total: int = 0
-    sampler: dict = field(default_factory=dict)
-    scheduler: dict = field(default_factory=dict)  # JSON, so resuming unpickles nothing
 
 
 class NonFiniteLossError(RuntimeError):
@@ -137,7 +122,7 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
 
     state = TrainerState()
     if resume:
-        state = _resume(accelerator, folder, config, sampler, scheduler)
+        state = resume_checkpoint(accelerator, folder, config, sampler, scheduler, logger)
     elif folder is not None:
         folder.start(config)
     trackers = RunTrackers.start(accelerator, config, cleanup)
@@ -197,7 +182,7 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
         fault_point("after_step", state.step)
         if state.step % config.save_every == 0 or state.step == config.max_steps:
             state.sampler, state.scheduler = sampler.state_dict(), scheduler.state_dict()
-            _save(accelerator, out / CHECKPOINTS, state, config.keep_last_checkpoints)
+            save_checkpoint(accelerator, out / CHECKPOINTS, state, config.keep_last_checkpoints)
     progress.close()
 
     if accelerator.is_main_process and (state.best_step is None or not config.eval_task):
@@ -258,52 +243,6 @@ def _save_model(encoder: SentenceEncoder, out: Path, dev: dict | None = None) ->
     with reported_write_failure(f"saving the model to {out / MODEL_DIR}", out):
         encoder.save_pretrained(out / MODEL_DIR)
         write_model_card(out / MODEL_DIR, dev=dev)
-
-
-def _save(accelerator: Accelerator, root: Path, state: TrainerState, keep_last: int) -> None:
-    """Every process writes its part into one staging folder; the main process seals and publishes it."""
-    with cleaned_up_on_failure(root, state.step, discard=accelerator.is_main_process) as staged:
-        if accelerator.is_main_process:
-            discard_staging(staged)
-        accelerator.wait_for_everyone()
-        accelerator.save_state(str(staged), safe_serialization=True)
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            publish(root, state.step, asdict(state), keep_last, keep_steps={state.best_step})
-    accelerator.wait_for_everyone()
-
-
-def _resume(accelerator: Accelerator, folder: RunFolder | None, config: TrainConfig, sampler,
-            scheduler) -> TrainerState:
-    """Restore weights, optimizer and generator states (via Accelerate), then the sampler and the schedule.
-
-    Only then, with the step known, does the main process change the folder: metrics past the step go (they
-    are trained again), and the resume is recorded.
-    """
-
-    def load(path: Path, info: dict) -> None:
-        accelerator.load_state(str(path))
-        restored.append(TrainerState(**info))
-
-    root = Path(config.output_dir) / CHECKPOINTS
-    restored: list[TrainerState] = []
-    path = load_latest(root, load, warn=logger.warning)
-    if path is None:  # checked before the model loaded; gone since
-        raise InputError("nothing to resume from: no complete checkpoint", path=root)
-    state = restored[0]
-    if state.step > config.max_steps:
-        raise InputError(f"max_steps={config.max_steps} is below step {state.step} of the checkpoint resumed "
-                         f"from; nothing was changed", path=path)
-    sampler.load_state_dict(state.sampler)
-    scheduler.load_state_dict(state.scheduler)
-    logger.info(f"resumed from {path} (step {state.step})")
-    if folder is not None:
-        dropped = folder.resumed(config, path, state.step)
-        for key, (old, new) in folder.changes.items():
-            logger.info(f"{key}: {old} -> {new} (recorded in {CONFIG} and {RESUMES})")
-        if dropped:
-            logger.info(f"dropped {dropped} line(s) of {METRICS} past step {state.step}: those steps run again")
-    return state
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

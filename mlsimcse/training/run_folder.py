@@ -25,7 +25,7 @@ import yaml
 
 from mlsimcse.config import TrainConfig, save_config
 from mlsimcse.errors import InputError
-from mlsimcse.io_utils import atomic_path
+from mlsimcse.io_utils import atomic_path, refuse_existing_output
 from mlsimcse.training.checkpoints import complete_checkpoints
 from mlsimcse.training.run_lock import LOCK_FILE, RunLock
 from mlsimcse.training.write_failures import CAUSES, reported_write_failure
@@ -123,9 +123,8 @@ def check_folder(out: Path, config: TrainConfig, resume: bool) -> dict[str, tupl
     if out.exists() and not out.is_dir():
         raise InputError("output path exists and is not a folder", path=out)
     if not resume:
-        if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()):
-            raise InputError("output folder already holds a run; pass --resume to continue it or choose a new "
-                             "folder", path=out)
+        refuse_existing_output(out, "output folder already holds a run; pass --resume to continue it or choose a "
+                               "new folder", ignore={LOCK_FILE})
         return {}
     if not out.is_dir():
         raise InputError("nothing to resume: the output folder does not exist", path=out)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from mlsimcse.evaluation.evaluators.vectors import row_chunks, unit_rows
+from mlsimcse.evaluation.evaluators.vectors import unit_rows
+from mlsimcse.row_chunks import row_chunks
 
 UNIFORMITY_T = 2.0
 ALIGNMENT_ALPHA = 2.0
@@ -32,9 +33,9 @@ def uniformity(vectors: np.ndarray, t: float = UNIFORMITY_T) -> float:
     if count < 2:
         raise ValueError("uniformity needs at least two sentences")
     partial_logs = []
-    for rows in row_chunks(count, ROW_CHUNK):
-        squared = np.maximum(2.0 - 2.0 * (unit[rows] @ unit.T), 0.0)
-        upper = np.arange(count)[None, :] > np.arange(rows.start, rows.stop)[:, None]
+    for start, stop in row_chunks(count, ROW_CHUNK):
+        squared = np.maximum(2.0 - 2.0 * (unit[start:stop] @ unit.T), 0.0)
+        upper = np.arange(count)[None, :] > np.arange(start, stop)[:, None]
         partial_logs.append(logsumexp(-t * squared[upper]) if upper.any() else -np.inf)
     pair_count = count * (count - 1) / 2
     return float(logsumexp(partial_logs) - np.log(pair_count))

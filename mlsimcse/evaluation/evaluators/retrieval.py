@@ -12,7 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
-from mlsimcse.evaluation.evaluators.vectors import row_chunks, unit_rows
+from mlsimcse.evaluation.evaluators.vectors import unit_rows
+from mlsimcse.row_chunks import row_chunks
 
 QUERY_CHUNK = 1024
 
@@ -21,8 +22,8 @@ def nearest_neighbours(queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Index of each query's most cosine-similar key (the first one on exact ties)."""
     queries, keys = unit_rows(queries), unit_rows(keys)
     best = np.empty(len(queries), dtype=np.int64)
-    for rows in row_chunks(len(queries), QUERY_CHUNK):
-        best[rows] = np.argmax(queries[rows] @ keys.T, axis=1)
+    for start, stop in row_chunks(len(queries), QUERY_CHUNK):
+        best[start:stop] = np.argmax(queries[start:stop] @ keys.T, axis=1)
     return best
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import numpy as np
 
 NORM_FLOOR = 1e-12
@@ -15,9 +13,3 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float64)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, NORM_FLOOR)
-
-
-def row_chunks(count: int, chunk_size: int) -> Iterator[slice]:
-    """Slices covering ``range(count)`` in blocks, so a query-by-key matrix is never built whole."""
-    for start in range(0, count, chunk_size):
-        yield slice(start, min(start + chunk_size, count))

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from mlsimcse.errors import InputError
 from mlsimcse.evaluation.loaders.origin import DataOrigin
-from mlsimcse.evaluation.loaders.text_files import read_lines, require_text, split_fields
+from mlsimcse.evaluation.loaders.text_files import require_text, split_fields
+from mlsimcse.text_lines import read_lines
 
 PAIR_PATTERN = re.compile(r"^([A-Za-z]{2,3})-([A-Za-z]{2,3})$")
 

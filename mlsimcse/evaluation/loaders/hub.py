@@ -16,8 +16,13 @@ from mlsimcse.evaluation.loaders.origin import DataOrigin
 
 
 @dataclass(frozen=True)
-class HubForm:
-    """Dataset name, config and split on the Hub, and the columns to read in order."""
+class HubTable:
+    """Dataset name, config and split on the Hub, and the columns to read in order.
+
+    Only what an evaluation task reads: one fixed split, columns in task order. A training recipe's Hub
+    source (:class:`mlsimcse.data.recipe.HubForm`) says much more (column roles, streaming, sentence
+    splitting, a ``{lang}`` config per language), so the two are different things with different names.
+    """
 
     dataset: str
     config: str | None
@@ -29,7 +34,7 @@ class HubForm:
         return f"hf://{self.dataset}{config}:{self.split}"
 
 
-def load_hub_rows(form: HubForm, *, local_path: Path) -> tuple[list[tuple[Any, ...]], DataOrigin]:
+def load_hub_rows(form: HubTable, *, local_path: Path) -> tuple[list[tuple[Any, ...]], DataOrigin]:
     """Rows of ``form.columns`` from the Hub; ``local_path`` is the missing local file, for the message."""
     import datasets
 

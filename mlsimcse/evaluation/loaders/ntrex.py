@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlsimcse.evaluation.loaders.hub import HubForm
+from mlsimcse.eval_files import NTREX, local_path
+from mlsimcse.evaluation.loaders.hub import HubTable
 from mlsimcse.evaluation.loaders.parallel import ParallelSet, read_parallel_or_hub
-from mlsimcse.paths import data_root
 
 ENGLISH_FILE_CODE = "eng-US"
 """The newstest2019 source itself (``eng-GB`` and ``eng-IN`` are localisations of it)."""
@@ -80,12 +80,11 @@ NTREX_CODES: dict[str, NtrexLanguage] = {
 
 def ntrex_paths(code: str) -> tuple[Path, Path]:
     """The language's file and the English one, under the data root."""
-    folder = data_root() / "ntrex128"
-    return folder / f"newstest2019-ref.{code}.txt", folder / f"newstest2019-ref.{ENGLISH_FILE_CODE}.txt"
+    return local_path(NTREX, code=code), local_path(NTREX, code=ENGLISH_FILE_CODE)
 
 
 def read_ntrex(code: str) -> ParallelSet:
     """NTREX-128 pairs for one language (``code`` an NTREX file code): xx side as sources, English as targets."""
     language = NTREX_CODES[code]
-    form = HubForm(HUB_DATASET, None, "test", (language.hub_column, HUB_ENGLISH_COLUMN))
+    form = HubTable(HUB_DATASET, None, "test", (language.hub_column, HUB_ENGLISH_COLUMN))
     return read_parallel_or_hub(*ntrex_paths(language.code), form)

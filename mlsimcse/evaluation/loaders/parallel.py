@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlsimcse.errors import InputError
-from mlsimcse.evaluation.loaders.hub import HubForm, load_hub_rows
+from mlsimcse.eval_files import TATOEBA, local_path
+from mlsimcse.evaluation.loaders.hub import HubTable, load_hub_rows
 from mlsimcse.evaluation.loaders.origin import DataOrigin
-from mlsimcse.evaluation.loaders.text_files import read_lines, require_text
-from mlsimcse.paths import data_root
+from mlsimcse.evaluation.loaders.text_files import require_text
+from mlsimcse.text_lines import read_lines
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,10 @@ def read_parallel_files(source_path: Path, target_path: Path) -> ParallelSet:
 
 
 def tatoeba_paths(language: str) -> tuple[Path, Path]:
-    folder = data_root() / "tatoeba_laser"
-    return folder / f"tatoeba.{language}-eng.{language}", folder / f"tatoeba.{language}-eng.eng"
+    return local_path(TATOEBA, language=language, side=language), local_path(TATOEBA, language=language, side="eng")
 
 
-def read_parallel_or_hub(source_path: Path, target_path: Path, form: HubForm) -> ParallelSet:
+def read_parallel_or_hub(source_path: Path, target_path: Path, form: HubTable) -> ParallelSet:
     """The two local files when the source file is there, else the Hub form's two columns (sources, targets)."""
     if source_path.exists():
         return read_parallel_files(source_path, target_path)
@@ -60,5 +60,5 @@ def read_parallel_or_hub(source_path: Path, target_path: Path, form: HubForm) ->
 
 def read_tatoeba(language: str) -> ParallelSet:
     """LASER Tatoeba pairs for one language (xx side as sources, English as targets)."""
-    form = HubForm("mteb/tatoeba-bitext-mining", f"{language}-eng", "test", ("sentence1", "sentence2"))
+    form = HubTable("mteb/tatoeba-bitext-mining", f"{language}-eng", "test", ("sentence1", "sentence2"))
     return read_parallel_or_hub(*tatoeba_paths(language), form)

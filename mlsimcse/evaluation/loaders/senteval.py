@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from mlsimcse.errors import InputError
-from mlsimcse.evaluation.loaders.hub import HubForm, load_hub_rows
+from mlsimcse.eval_files import SENTEVAL_STS, SENTEVAL_STS_YEAR, SICK_TEST, local_path
+from mlsimcse.evaluation.loaders.hub import HubTable, load_hub_rows
 from mlsimcse.evaluation.loaders.origin import DataOrigin
 from mlsimcse.evaluation.loaders.sts_pairs import STSPairs, pairs_from_hub_rows, require_pairs
-from mlsimcse.evaluation.loaders.text_files import parse_score, read_lines, require_text, split_fields
-from mlsimcse.paths import data_root
+from mlsimcse.evaluation.loaders.text_files import parse_score, require_text, split_fields
+from mlsimcse.text_lines import read_lines
 
 SENTEVAL_STS_SUBSETS: dict[str, tuple[int, tuple[str, ...]]] = {
     "sts12": (2012, ("MSRpar", "MSRvid", "SMTeuroparl", "OnWN", "SMTnews")),
@@ -33,7 +34,7 @@ SICK_HEADER = ["pair_ID", "sentence_A", "sentence_B", "relatedness_score", "enta
 
 def senteval_sts_folder(task: str) -> Path:
     year, _ = SENTEVAL_STS_SUBSETS[task]
-    return data_root() / "semeval_sts_en_2012-2016" / str(year)
+    return local_path(SENTEVAL_STS_YEAR, year=year)
 
 
 def read_senteval_sts(task: str) -> STSPairs:
@@ -44,10 +45,10 @@ def read_senteval_sts(task: str) -> STSPairs:
     """
     year, subsets = SENTEVAL_STS_SUBSETS[task]
     folder = senteval_sts_folder(task)
-    paths = {subset: folder / f"{subset}.test.tsv" for subset in subsets}
+    paths = {subset: local_path(SENTEVAL_STS, year=year, subset=subset) for subset in subsets}
     present = [subset for subset in subsets if paths[subset].exists()]
     if not present:
-        form = HubForm(f"mteb/{task}-sts", None, "test", ("sentence1", "sentence2", "score"))
+        form = HubTable(f"mteb/{task}-sts", None, "test", ("sentence1", "sentence2", "score"))
         rows, origin = load_hub_rows(form, local_path=folder)
         return pairs_from_hub_rows(rows, origin)
     sentences1: list[str] = []
@@ -76,7 +77,7 @@ def read_senteval_sts(task: str) -> STSPairs:
 
 def read_sick_relatedness_test() -> STSPairs:
     """SICK test (4927 pairs) with its 1-5 relatedness score, as SentEval's SICK-R test reads it."""
-    path = data_root() / "sick2014" / "SICK_test_annotated.txt"
+    path = local_path(SICK_TEST)
     lines = read_lines(path)
     if not lines or lines[0].split("\t") != SICK_HEADER:
         raise InputError(f"expected the header {' '.join(SICK_HEADER)}", path=path, line=1)

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from mlsimcse.errors import InputError
-from mlsimcse.evaluation.loaders.hub import HubForm, load_hub_rows
+from mlsimcse.eval_files import STS17_GOLD, STS17_INPUT, local_path
+from mlsimcse.evaluation.loaders.hub import HubTable, load_hub_rows
 from mlsimcse.evaluation.loaders.origin import DataOrigin
 from mlsimcse.evaluation.loaders.sts_pairs import STSPairs, pairs_from_hub_rows, require_pairs
-from mlsimcse.evaluation.loaders.text_files import parse_score, read_lines, require_text, split_fields
-from mlsimcse.paths import data_root
+from mlsimcse.evaluation.loaders.text_files import parse_score, require_text, split_fields
+from mlsimcse.text_lines import read_lines
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,7 @@ STS17_TRACKS: dict[str, STS17Track] = {
 
 
 def sts17_paths(track: STS17Track) -> tuple[Path, Path]:
-    root = data_root() / "sts2017"
-    return (
-        root / "STS2017.eval.v1.1" / f"STS.input.{track.file_stem}.txt",
-        root / "STS2017.gs" / f"STS.gs.{track.file_stem}.txt",
-    )
+    return local_path(STS17_INPUT, track=track.file_stem), local_path(STS17_GOLD, track=track.file_stem)
 
 
 def read_sts17(name: str) -> STSPairs:
@@ -55,7 +52,7 @@ def read_sts17(name: str) -> STSPairs:
     track = STS17_TRACKS[name]
     input_path, gold_path = sts17_paths(track)
     if not input_path.exists() and track.hub_config is not None:
-        form = HubForm("mteb/sts17-crosslingual-sts", track.hub_config, "test", ("sentence1", "sentence2", "score"))
+        form = HubTable("mteb/sts17-crosslingual-sts", track.hub_config, "test", ("sentence1", "sentence2", "score"))
         rows, origin = load_hub_rows(form, local_path=input_path)
         return pairs_from_hub_rows(rows, origin)
     return read_sts_input_and_gold(input_path, gold_path, scored_prefix_only=track.scored_prefix_only)

@@ -8,28 +8,28 @@ that alignment, the cross-lingual reader checks that both files carry the same g
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 import numpy as np
 
 from mlsimcse.errors import InputError
-from mlsimcse.evaluation.loaders.hub import HubForm, load_hub_rows
+from mlsimcse.eval_files import STSB, local_path
+from mlsimcse.evaluation.loaders.hub import HubTable, load_hub_rows
 from mlsimcse.evaluation.loaders.origin import DataOrigin
 from mlsimcse.evaluation.loaders.sts_pairs import STSPairs, pairs_from_hub_rows, require_pairs
-from mlsimcse.evaluation.loaders.text_files import parse_score, read_text, require_text
-from mlsimcse.paths import data_root
+from mlsimcse.evaluation.loaders.text_files import parse_score, require_text
+from mlsimcse.text_lines import iter_lines
 
 STSB_LANGUAGES = ("en", "de", "es", "fr", "it", "ja", "nl", "pl", "pt", "ru", "zh")
 STSB_SPLITS = ("test", "dev")
 
 
 def stsb_path(language: str, split: str) -> Path:
-    return data_root() / "stsb_multi_mt" / f"stsb-{language}-{split}.csv"
+    return local_path(STSB, language=language, split=split)
 
 
-def stsb_hub_form(language: str, split: str) -> HubForm:
-    return HubForm("PhilipMay/stsb_multi_mt", language, split, ("sentence1", "sentence2", "similarity_score"))
+def stsb_hub_form(language: str, split: str) -> HubTable:
+    return HubTable("PhilipMay/stsb_multi_mt", language, split, ("sentence1", "sentence2", "similarity_score"))
 
 
 def read_stsb(language: str, split: str) -> STSPairs:
@@ -67,7 +67,7 @@ def read_cross_lingual_stsb(language1: str, language2: str, split: str) -> STSPa
 
 def _read_stsb_csv(path: Path) -> STSPairs:
     """Headerless excel-quoted CSV rows of sentence1, sentence2, score (CRLF line endings)."""
-    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    reader = csv.reader(iter_lines(path))
     sentences1, sentences2, gold = [], [], []
     for record in reader:
         line = reader.line_num
