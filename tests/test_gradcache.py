@@ -245,7 +245,9 @@ def test_two_ddp_processes_equal_one_process_on_the_joint_batch(random_encoder, 
 
 
 @pytest.mark.parametrize("device,mixed_precision,tolerance", [
-    ("cpu", "no", 1e-5),
+    # chunked and whole-batch matmuls round differently in float32 and four optimizer steps amplify it: a full
+    # suite run measured 3.7e-5 on a loss near 2 (this test alone: below 1e-5)
+    ("cpu", "no", 1e-4),
     pytest.param("cuda", "fp16", 2e-3, marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")),
 ])
 def test_training_with_mini_batches_follows_the_plain_run(random_encoder, tmp_path, monkeypatch, device,

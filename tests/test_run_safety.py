@@ -271,8 +271,8 @@ def test_two_trainings_at_once_the_second_refuses_and_resumes_once_the_first_is_
     finally:
         _kill(first)
     last = complete_checkpoints(out / "checkpoints")[-1]
-    code, printed, _ = _train(capsys, config, out, "--resume", f"max_steps={int(last.name[5:]) + 1}")
-    assert code == 0 and f"resumed from {last}" in printed
+    code, _, logged = _train(capsys, config, out, "--resume", f"max_steps={int(last.name[5:]) + 1}")
+    assert code == 0 and f"resumed from {last}" in logged  # a message, so stderr (stdout holds only products)
     steps = _steps(out)
     assert steps == list(range(1, len(steps) + 1))
 
