@@ -255,6 +255,34 @@ def test_a_non_finite_loss_skips_the_update_and_is_counted(tmp_path, tiny_bert, 
     assert info["scheduler"]["last_epoch"] == 2  # the schedule advanced only on the two real updates
 
 
+def test_one_bad_micro_batch_skips_the_whole_accumulated_update(tmp_path, tiny_bert, monkeypatch, caplog):
+    """Two micro-batches per step: a NaN in the first of step 2 discards the second's gradient too."""
+    config = load_config(_config_file(tmp_path, tiny_bert, max_steps=3, save_every=1, keep_last_checkpoints=3,
+                                      gradient_accumulation_steps=2), [f"output_dir={tmp_path / 'run'}"])
+    _poison(monkeypatch, {3})  # calls 1-2 make step 1, calls 3-4 step 2
+    loop.train(config)
+    printed = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "step 2: non-finite loss, update skipped (1 in a row, 1 in all)" in printed and "step 3" not in printed
+    steps = {p.name: p for p in complete_checkpoints(tmp_path / "run" / loop.CHECKPOINTS)}
+    weights = {name: load_file(str(path / "model.safetensors")) for name, path in steps.items()}
+    _assert_same_weights(weights["step-00000002"], weights["step-00000001"])
+    assert any(not torch.equal(weights["step-00000003"][n], weights["step-00000002"][n]) for n in weights["step-00000003"])
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert losses[0] == losses[0] and losses[1] != losses[1] and losses[2] == losses[2]  # NaN only at step 2
+
+
+def test_a_step_syncs_with_the_host_once_whatever_its_micro_batches(tmp_path, tiny_bert, monkeypatch):
+    """Loss and finiteness travel in one all-reduce per step, not one per micro-batch plus one for the log."""
+    config = load_config(_config_file(tmp_path, tiny_bert, max_steps=3, save_every=3, log_every=10,
+                                      gradient_accumulation_steps=3), [f"output_dir={tmp_path / 'run'}"])
+    reductions = []
+    original = loop.Accelerator.reduce
+    monkeypatch.setattr(loop.Accelerator, "reduce",
+                        lambda self, *args, **kwargs: reductions.append(1) or original(self, *args, **kwargs))
+    loop.train(config)
+    assert len(reductions) == 3
+
+
 def test_too_many_non_finite_losses_in_a_row_abort_with_a_clear_message(tmp_path, tiny_bert, monkeypatch):
     config = load_config(_config_file(tmp_path, tiny_bert, max_steps=10, max_nonfinite_steps=3),
                          [f"output_dir={tmp_path / 'run'}"])

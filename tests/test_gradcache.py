@@ -25,6 +25,7 @@ from mlsimcse.data import MixtureConfig, SourceSpec
 from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.records import Example
 from mlsimcse.training import gradcache, loop
+from mlsimcse.training.step import StepShape, TrainingStep
 from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
 from mlsimcse.training.teacher import FrozenTeacher
 from process_support import run_workers
@@ -62,6 +63,11 @@ def _batch(objective: str, size: int = B) -> list[Example]:
 def _config(chunk_tokens: int | None = None) -> TrainConfig:
     return TrainConfig(batch_size=B, mini_batch_size=MINI, forward_chunk_tokens=chunk_tokens,
                        data=MixtureConfig(sources=[SourceSpec(path="unused.jsonl")]))
+
+
+def _step(model, encoder, accelerator, losses=None, teacher=None) -> TrainingStep:
+    """The trainer's step for this file's batches (GradCache mini-batches of MINI texts in its cached form)."""
+    return TrainingStep(model, encoder, losses or _losses(), teacher, accelerator, StepShape.of(_config()))
 
 
 def _losses() -> ObjectiveLosses:
@@ -104,8 +110,8 @@ def _rng_states() -> list[torch.Tensor]:
 def _cached(encoder, batch, accelerator, seed=SEED, chunk_tokens=None):
     torch.manual_seed(seed)  # seeds CUDA's generators too
     encoder.to(accelerator.device)
-    loss, backward = gradcache.cached_step_loss(encoder, encoder, _losses(), None, batch, _config(chunk_tokens),
-                                                accelerator)
+    step = TrainingStep(encoder, encoder, _losses(), None, accelerator, StepShape.of(_config(chunk_tokens)))
+    loss, backward = step.cached(batch)
     backward()
     return loss, _grads(encoder)
 
@@ -144,7 +150,7 @@ def test_equals_the_trainers_plain_step_without_dropout(random_encoder, objectiv
     accelerator = _accelerator()
     batch = _batch(objective)
     plain = _encoder(random_encoder, dropout=False)
-    loss, backward = loop._step_loss(plain, plain, _losses(), None, batch, _config(), accelerator)
+    loss, backward = _step(plain, plain, accelerator).plain(batch)
     backward()
     got = _cached(_encoder(random_encoder, dropout=False), batch, accelerator, chunk_tokens=chunk_tokens)
     _assert_same(got, (loss.detach(), _grads(plain)))
@@ -191,8 +197,7 @@ def test_no_parameter_gradient_before_backward_is_called(random_encoder):
     """The trainer checks the loss on every process first; a skipped step must leave nothing behind."""
     accelerator = _accelerator()
     encoder = _encoder(random_encoder, dropout=True)
-    loss, backward = gradcache.cached_step_loss(encoder, encoder, _losses(), None, _batch("sup"), _config(),
-                                                accelerator)
+    loss, backward = _step(encoder, encoder, accelerator).cached(_batch("sup"))
     assert torch.isfinite(loss) and not loss.requires_grad
     assert all(p.grad is None for p in encoder.parameters())
     backward()
@@ -205,11 +210,10 @@ def test_distill_teacher_embeddings_chunked_like_the_plain_step(random_encoder):
     losses = ObjectiveLosses(LossConfig(distill_mode="contrastive"))
     teacher = FrozenTeacher(_encoder(random_encoder, dropout=False), _config().model.max_length)
     plain = _encoder(random_encoder, dropout=False)
-    loss, backward = loop._step_loss(plain, plain, losses, teacher, batch, _config(), accelerator)
+    loss, backward = _step(plain, plain, accelerator, losses, teacher).plain(batch)
     backward()
     cached = _encoder(random_encoder, dropout=False)
-    cached_loss, cached_backward = gradcache.cached_step_loss(cached, cached, losses, teacher, batch, _config(),
-                                                              accelerator)
+    cached_loss, cached_backward = _step(cached, cached, accelerator, losses, teacher).cached(batch)
     cached_backward()
     _assert_same((cached_loss, _grads(cached)), (loss.detach(), _grads(plain)))
 
@@ -220,7 +224,7 @@ def _ddp_worker(rank: int, saved_encoder: str, out: str) -> torch.nn.Module:
     encoder = _encoder(SentenceEncoder.from_pretrained(saved_encoder), dropout=False)
     model = accelerator.prepare(encoder)
     local = _batch("sup", WORLD * B)[rank * B:(rank + 1) * B]
-    loss, backward = gradcache.cached_step_loss(model, encoder, _losses(), None, local, _config(), accelerator)
+    loss, backward = _step(model, encoder, accelerator).cached(local)
     backward()
     torch.save({"loss": loss, "grads": _grads(encoder)}, f"{out}/rank{rank}.pt")
     # Handed to run_workers, which keeps it until the process ends: tearing down DDP's reducer can deadlock (its
@@ -236,7 +240,7 @@ def test_two_ddp_processes_equal_one_process_on_the_joint_batch(random_encoder, 
     run_workers(_ddp_worker, str(tmp_path / "encoder"), str(tmp_path), world_size=WORLD, folder=tmp_path)
     accelerator = _accelerator()
     plain = _encoder(random_encoder, dropout=False)
-    loss, backward = loop._step_loss(plain, plain, _losses(), None, _batch("sup", WORLD * B), _config(), accelerator)
+    loss, backward = _step(plain, plain, accelerator).plain(_batch("sup", WORLD * B))
     backward()
     results = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     torch.testing.assert_close(sum(r["loss"] for r in results) / WORLD, loss.detach())
@@ -257,8 +261,8 @@ def test_training_with_mini_batches_follows_the_plain_run(random_encoder, tmp_pa
     On CUDA this runs in fp16, where the replayed backward goes through Accelerate's loss scaler.
     """
     cached_calls = []
-    monkeypatch.setattr(loop, "cached_step_loss",
-                        lambda *args: cached_calls.append(1) or gradcache.cached_step_loss(*args))
+    cached = TrainingStep.cached
+    monkeypatch.setattr(TrainingStep, "cached", lambda *args: cached_calls.append(1) or cached(*args))
     model_dir = tmp_path / "model"
     encoder = _encoder(random_encoder, dropout=False)
     encoder.backbone.config.hidden_dropout_prob = encoder.backbone.config.attention_probs_dropout_prob = 0.0

@@ -27,8 +27,9 @@ from mlsimcse.config import LossConfig, ModelConfig, TrainConfig, load_config, s
 from mlsimcse.data import MixtureConfig, SourceSpec
 from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.records import Example
-from mlsimcse.training import gradcache, loop
+from mlsimcse.training import loop
 from mlsimcse.training.objectives import ObjectiveLosses
+from mlsimcse.training.step import StepShape, TrainingStep
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # conftest.py: tiny batches, one thread
 
@@ -203,9 +204,10 @@ def test_gradcache_equals_the_plain_batch(multilingual_e5, shared_data):
                          data=MixtureConfig(sources=[SourceSpec(path="unused.jsonl")]))
     losses = ObjectiveLosses(LossConfig(hard_negative_weight=0.2))
     results = []
-    for step in (loop._step_loss, gradcache.cached_step_loss):  # no optimizer step: the weights stay as loaded
+    step = TrainingStep(encoder, encoder, losses, None, accelerator, StepShape.of(config))
+    for form in (step.plain, step.cached):  # no optimizer step: the weights stay as loaded
         encoder.zero_grad(set_to_none=True)
-        loss, backward = step(encoder, encoder, losses, None, batch, config, accelerator)
+        loss, backward = form(batch)
         backward()
         grads = {name: p.grad.clone() for name, p in encoder.named_parameters() if p.grad is not None}
         results.append((loss.detach(), grads))

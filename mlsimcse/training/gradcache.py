@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
-from accelerate import Accelerator
 
-from mlsimcse.config import TrainConfig
-from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.records import Example
-from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
-from mlsimcse.training.teacher import FrozenTeacher
+
+if TYPE_CHECKING:
+    from mlsimcse.training.step import TrainingStep
 
 
 @dataclass(frozen=True)
@@ -59,35 +57,25 @@ class _Chunk:
     embeddings: torch.Tensor
 
 
-def cached_step_loss(model: torch.nn.Module, encoder: SentenceEncoder, losses: ObjectiveLosses,
-                     teacher: FrozenTeacher | None, batch: list[Example], config: TrainConfig,
-                     accelerator: Accelerator) -> tuple[torch.Tensor, Callable[[], None]]:
+def cached_loss(step: "TrainingStep", batch: list[Example],
+                columns: list[list[str]]) -> tuple[torch.Tensor, Callable[[], None]]:
     """The full-batch loss (detached) and a callable that adds its parameter gradients, chunk by chunk.
 
-    The two are separate so the trainer can check the loss on every process before any gradient reaches the
-    weights. ``model`` is the prepared (possibly DDP-wrapped) encoder; ``encoder`` the bare one, for its tokenizer.
+    ``step`` featurises, embeds and scores exactly as its plain form does; only the chunking differs. Within
+    a mini-batch, rows still run length-sorted under the step's token budget: less padding, same vectors.
     """
-    objective = batch[0].objective
-    columns = text_columns(objective, batch)
-    size = config.mini_batch_size
-
-    def embed(features: dict[str, torch.Tensor]) -> torch.Tensor:
-        # Within a mini-batch, rows still run length-sorted under the token budget: less padding, same vectors.
-        with accelerator.autocast():
-            return model(features, chunk_tokens=config.forward_chunk_tokens).float()
-
+    accelerator, size = step.accelerator, step.shape.mini_batch_size
     chunks = []
     with torch.no_grad():
         for index, column in enumerate(columns):
             for texts in _split(column, size):
-                tokens = encoder.tokenize(texts, config.model.max_length)
-                features = {k: v.to(accelerator.device) for k, v in tokens.items()}
+                features = step.featurize(list(texts))
                 rng = RngSnapshot.take(accelerator.device)
-                chunks.append(_Chunk(index, features, rng, embed(features)))
-        teacher_embeddings = teacher(columns[0]) if objective == "distill" else None
+                chunks.append(_Chunk(index, features, rng, step.embed(features)))
+        targets = step.targets(batch[0].objective, columns)
 
     cached = [torch.cat([c.embeddings for c in chunks if c.column == i]).requires_grad_() for i in range(len(columns))]
-    loss = losses(objective, cached, batch_groups(batch), teacher_embeddings)
+    loss = step.loss(batch, cached, targets)
     gradients = torch.autograd.grad(loss, cached)
     chunk_gradients = [grad for column_grad in gradients for grad in column_grad.split(size)]
 
@@ -95,9 +83,9 @@ def cached_step_loss(model: torch.nn.Module, encoder: SentenceEncoder, losses: O
         """Replay each chunk's forward under its first-pass generator state and push its cached gradient."""
         for position, (chunk, gradient) in enumerate(zip(chunks, chunk_gradients)):
             last = position == len(chunks) - 1
-            with contextlib.nullcontext() if last else accelerator.no_sync(model):
+            with contextlib.nullcontext() if last else accelerator.no_sync(step.model):
                 chunk.rng.restore()
-                accelerator.backward((embed(chunk.features) * gradient).sum())
+                accelerator.backward((step.embed(chunk.features) * gradient).sum())
 
     return loss.detach(), backward
 

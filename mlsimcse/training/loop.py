@@ -29,10 +29,10 @@ from mlsimcse.progress import progress_bar
 from mlsimcse.records import Example
 from mlsimcse.training.allocator import keep_freed_memory
 from mlsimcse.training.cpu_dropout import use_cpu_dropout
-from mlsimcse.training.gradcache import cached_step_loss
-from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
+from mlsimcse.training.objectives import ObjectiveLosses
 from mlsimcse.training.run_folder import CHECKPOINTS, MODEL_DIR, RunFolder
 from mlsimcse.training.run_state import TrainerState, resume_checkpoint, save_checkpoint
+from mlsimcse.training.step import StepShape, TrainingStep
 from mlsimcse.training.teacher import FrozenTeacher, run_teacher
 from mlsimcse.training.trackers import RunTrackers, accelerator_settings
 from mlsimcse.training.write_failures import reported_write_failure
@@ -118,7 +118,7 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
                                   fused=accelerator.device.type in ("cpu", "cuda") or None)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
     model, optimizer = accelerator.prepare(encoder, optimizer)
-    compute_loss = cached_step_loss if config.mini_batch_size else _step_loss
+    step = TrainingStep(model, encoder, losses, teacher, accelerator, StepShape.of(config))
 
     state = TrainerState()
     if resume:
@@ -133,39 +133,23 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
     started, examples_at_start = time.perf_counter(), state.examples_seen
     while state.step < config.max_steps:
         model.train()
-        finite, step_losses = True, []
+        step_losses = []
         for _ in range(config.gradient_accumulation_steps):
             batch = next(batches)
-            local = batch[rank * config.batch_size:(rank + 1) * config.batch_size]
             with accelerator.accumulate(model):
-                loss, backward = compute_loss(model, encoder, losses, teacher, local, config, accelerator)
-                batch_finite = _all_finite(loss, accelerator)
-                finite = finite and batch_finite  # one bad micro-batch skips the whole update
-                if batch_finite:
-                    backward()
-                if finite and accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step() if finite else None
-                optimizer.zero_grad()
-            step_losses.append(loss.detach())
+                loss, backward = step(batch[rank * config.batch_size:(rank + 1) * config.batch_size])
+                backward()
+            step_losses.append(loss)
             state.examples_seen += len(batch)
+        mean_loss, finite = _step_outcome(step_losses, accelerator)
+        if finite:  # one non-finite micro-batch on any process skips the update everywhere
+            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+        optimizer.zero_grad()
         state.step += 1
-        if finite:
-            state.nonfinite_in_row = 0
-            if not accelerator.optimizer_step_was_skipped:  # fp16's loss scaler skips updates that overflow
-                scheduler.step()
-        else:
-            state.nonfinite_in_row += 1
-            state.nonfinite_total += 1
-            logger.warning(f"step {state.step}: non-finite loss, update skipped "
-                           f"({state.nonfinite_in_row} in a row, {state.nonfinite_total} in all)")
-            if state.nonfinite_in_row >= config.max_nonfinite_steps:
-                raise NonFiniteLossError(
-                    f"{state.nonfinite_in_row} non-finite losses in a row at step {state.step}; stopping so the "
-                    f"weights stay intact. Lower the learning rate, use bf16 instead of fp16, or check the data.")
+        _count_update(state, finite, accelerator.optimizer_step_was_skipped, scheduler, config.max_nonfinite_steps)
         progress.update(1)
-        record = {"step": state.step, "objective": batch[0].objective,
-                  "loss": float(accelerator.reduce(torch.stack(step_losses).mean(), reduction="mean")),
+        record = {"step": state.step, "objective": batch[0].objective, "loss": mean_loss,
                   "lr": scheduler.get_last_lr()[0]}
         if logged := state.step % config.log_every == 0 or state.step == config.max_steps:
             elapsed = time.perf_counter() - started
@@ -193,30 +177,35 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
     return out / MODEL_DIR
 
 
-def _step_loss(model, encoder: SentenceEncoder, losses: ObjectiveLosses, teacher: FrozenTeacher | None,
-               batch: list[Example], config: TrainConfig,
-               accelerator: Accelerator) -> tuple[torch.Tensor, Callable[[], None]]:
-    """One forward pass over all columns of the batch (concatenated): the loss, and its backward for later.
+def _step_outcome(losses: list[torch.Tensor], accelerator: Accelerator) -> tuple[float, bool]:
+    """The step's loss averaged over processes, and whether every loss on every process was finite.
 
-    The backward waits so the loop can first check that every process's loss is finite
-    (:func:`~mlsimcse.training.gradcache.cached_step_loss` has the same shape).
+    One all-reduce and one device-to-host copy per step, whatever the number of micro-batches: the update
+    decision needs the flag on the host, and the loss rides along with it.
     """
-    objective = batch[0].objective
-    columns = text_columns(objective, batch)
-    flat = [text for column in columns for text in column]
-    features = {k: v.to(accelerator.device) for k, v in encoder.tokenize(flat, config.model.max_length).items()}
-    with accelerator.autocast():
-        embeddings = model(features, chunk_size=config.forward_chunk_size,
-                           chunk_tokens=config.forward_chunk_tokens).float().split(len(batch))
-    teacher_embeddings = teacher(columns[0]) if objective == "distill" else None
-    loss = losses(objective, list(embeddings), batch_groups(batch), teacher_embeddings)
-    return loss, lambda: accelerator.backward(loss)
+    local = torch.stack(losses)
+    summary = torch.stack([local.mean(), torch.isfinite(local).all().float()])
+    total = accelerator.reduce(summary, reduction="sum")
+    loss, finite_processes = (total / torch.tensor([accelerator.num_processes, 1.0], device=total.device)).tolist()
+    return loss, finite_processes == accelerator.num_processes
 
 
-def _all_finite(loss: torch.Tensor, accelerator: Accelerator) -> bool:
-    """True when every process's loss is finite (all processes must skip a step together)."""
-    flag = torch.tensor([1.0 if torch.isfinite(loss).all() else 0.0], device=accelerator.device)
-    return bool(accelerator.reduce(flag, reduction="sum").item() == accelerator.num_processes)
+def _count_update(state: TrainerState, finite: bool, skipped_by_scaler: bool, scheduler,
+                  max_nonfinite_steps: int) -> None:
+    """Advance the schedule after a real update; count non-finite steps and stop a run that keeps having them."""
+    if finite:
+        state.nonfinite_in_row = 0
+        if not skipped_by_scaler:  # fp16's loss scaler skips updates that overflow
+            scheduler.step()
+        return
+    state.nonfinite_in_row += 1
+    state.nonfinite_total += 1
+    logger.warning(f"step {state.step}: non-finite loss, update skipped "
+                   f"({state.nonfinite_in_row} in a row, {state.nonfinite_total} in all)")
+    if state.nonfinite_in_row >= max_nonfinite_steps:
+        raise NonFiniteLossError(
+            f"{state.nonfinite_in_row} non-finite losses in a row at step {state.step}; stopping so the "
+            f"weights stay intact. Lower the learning rate, use bf16 instead of fp16, or check the data.")
 
 
 def _evaluate(accelerator: Accelerator, encoder: SentenceEncoder, config: TrainConfig,
