@@ -25,7 +25,8 @@ from mlsimcse.pooling import MLPHead, check_pooling, pool_tokens
 from mlsimcse.precision import int8_backbone, resolve_precision
 from mlsimcse.progress import progress_bar
 from mlsimcse.prompts import resolve_prompt, with_prompt
-from mlsimcse.st_layout import EncoderSettings, check_model_folder, read_mlp_state, read_settings, write_layout
+from mlsimcse.st_layout import EncoderSettings, check_model_folder, write_layout
+from mlsimcse.st_settings import read_mlp_state, read_settings
 
 CPU_BATCH_TOKENS = 1024
 """Padded tokens per inference batch on CPU: measured on 2 EPYC cores, batches of ~1k tokens keep the layer

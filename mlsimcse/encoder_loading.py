@@ -19,7 +19,8 @@ from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from mlsimcse.errors import InputError
-from mlsimcse.st_layout import WEIGHTS_FILE, EncoderSettings, pickled_weights_message, read_settings
+from mlsimcse.st_layout import WEIGHTS_FILE, EncoderSettings, pickled_weights_message
+from mlsimcse.st_settings import read_settings
 
 
 def looks_like_local_path(name: str) -> bool:
@@ -82,7 +83,8 @@ def hub_settings(name: str) -> EncoderSettings | None:
     except Exception as err:  # offline, unknown repository, network failure
         raise InputError(f"could not load model {name!r}: not a local folder and the Hub lookup failed ({err})") from None
     folder = Path(modules_file).parent
-    for extra in ("sentence_bert_config.json", "1_Pooling/config.json", "config_sentence_transformers.json"):
+    for extra in ("sentence_bert_config.json", "1_Pooling/config.json", "config_sentence_transformers.json",
+                  "tokenizer_config.json", "config.json"):  # the last two: the length limit, as st_settings reads it
         try:
             hf_hub_download(name, extra)
         except EntryNotFoundError:

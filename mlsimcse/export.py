@@ -10,6 +10,11 @@ own card — and takes scores only from ``--results``, since files beside a fold
 not its run's. The folder is checked as loading checks it, so a damaged model is never published, and a
 symlink that leads out of it is refused: the copy would carry the linked file's contents into a folder
 meant for publishing.
+
+The copy is the model sentence-transformers loads, and no more: ``train_head/``, the MLP head that only
+training uses (SimCSE drops it at inference), stays behind in the run's model folder and checkpoints, where
+training can continue from it. Its ``mlsimcse_config.json`` is written afresh with only what the
+sentence-transformers files cannot hold, which also brings a folder saved by an older mlsimcse up to date.
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
 def export_model(model_dir: str | Path, out: str | Path, results_path: str | Path | None = None) -> Path:
     """Copy the model folder and add README.md; refuses to write over an existing folder."""
     from mlsimcse.model_card import CARD, model_card, run_record
-    from mlsimcse.st_layout import MLSIMCSE_CONFIG, check_model_folder, read_settings
+    from mlsimcse.st_layout import MLSIMCSE_CONFIG, TRAIN_HEAD_DIR, check_model_folder, write_own_config
+    from mlsimcse.st_settings import read_settings
 
     model_dir, out = Path(model_dir), Path(out)
     if not (model_dir / "modules.json").is_file():
@@ -70,9 +76,16 @@ def export_model(model_dir: str | Path, out: str | Path, results_path: str | Pat
     if results_path and not results_file.is_file():
         raise InputError("results file not found", path=results_path)
     results = _read_results(results_file) if results_path or (trained_here and results_file.is_file()) else None
+
+    def training_only(directory: str, names: list[str]) -> list[str]:
+        return [TRAIN_HEAD_DIR] if Path(directory) == model_dir and TRAIN_HEAD_DIR in names else []
+
     with atomic_path(out, is_dir=True, inputs=[model_dir, results_file]) as tmp:
-        shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
-        (tmp / CARD).write_text(model_card(model_dir, config, results, settings=settings, trained_here=trained_here,
+        shutil.copytree(model_dir, tmp, dirs_exist_ok=True, ignore=training_only)
+        if trained_here:
+            write_own_config(tmp, settings)
+        exported, _ = read_settings(tmp)  # what the copy loads as: cls, not cls_mlp, once train_head/ is left out
+        (tmp / CARD).write_text(model_card(model_dir, config, results, settings=exported, trained_here=trained_here,
                                            dev=dev), encoding="utf-8")
     return out
 

@@ -22,7 +22,8 @@ from mlsimcse.errors import InputError
 from mlsimcse.io_utils import atomic_path
 from mlsimcse.licences import FAMILIES, UNKNOWN, Licence, classify, manifest_licences, most_restrictive
 from mlsimcse.paths import hub_model_name
-from mlsimcse.st_layout import EncoderSettings, read_settings
+from mlsimcse.st_layout import EncoderSettings
+from mlsimcse.st_settings import read_settings
 
 CARD = "README.md"
 

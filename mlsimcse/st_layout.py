@@ -2,8 +2,9 @@
 
 A saved mlsimcse encoder *is* a sentence-transformers folder: the backbone and tokenizer at the root
 (loadable by ``transformers.AutoModel``), ``modules.json`` listing Transformer -> Pooling [-> Dense(tanh)]
-[-> Normalize], plus ``mlsimcse_config.json`` with the few settings sentence-transformers has no slot for.
-Prompts live in ``config_sentence_transformers.json`` alone, where sentence-transformers reads them.
+[-> Normalize], plus ``mlsimcse_config.json`` with the one setting sentence-transformers has no slot for (the base
+model). Every other setting is written once, where sentence-transformers reads it, so the two libraries cannot
+disagree about a folder; ``mlsimcse.st_settings`` reads it back from there.
 We write the long-standing ``sentence_transformers.models.*`` module names and config keys, which every
 sentence-transformers release from 2.x to 6.x loads.
 """
@@ -11,26 +12,27 @@ sentence-transformers release from 2.x to 6.x loads.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from mlsimcse.errors import InputError
-from mlsimcse.pooling import POOLINGS
-from mlsimcse.prompts import check_prompts
 
 MLSIMCSE_CONFIG = "mlsimcse_config.json"
 ST_MODEL_CONFIG = "config_sentence_transformers.json"
 PROMPT_FIELDS = ("prompts", "default_prompt_name")
 """Settings kept only in ``config_sentence_transformers.json``, the file sentence-transformers reads them from,
 so the two libraries can never disagree about a folder's prompts."""
+OWN_FIELDS = ("base_model",)
+"""What ``mlsimcse_config.json`` holds: the settings no sentence-transformers file has a slot for."""
 DENSE_DIR = "2_Dense"
 TRAIN_HEAD_DIR = "train_head"
-"""Where an MLP head used only in training is kept, outside modules.json, so training can continue."""
+"""Where an MLP head used only in training is kept, outside modules.json, so training can continue; export
+leaves it out, as it is no part of the model sentence-transformers loads."""
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -49,76 +51,6 @@ class EncoderSettings:
     base_model: str | None = None
     prompts: dict[str, str] = field(default_factory=dict)  # name -> text put before inputs (mlsimcse/prompts.py)
     default_prompt_name: str | None = None  # the prompt encode applies when asked for none
-
-
-def _pooling_from_st_config(cfg: dict) -> str:
-    mode = cfg.get("pooling_mode")
-    if isinstance(mode, str):
-        if mode in ("cls", "mean"):
-            return mode
-        raise InputError(f"sentence-transformers pooling mode {mode!r} is not supported (cls or mean)")
-    if cfg.get("pooling_mode_cls_token"):
-        return "cls"
-    if cfg.get("pooling_mode_mean_tokens"):
-        return "mean"
-    raise InputError("sentence-transformers pooling config uses a mode mlsimcse does not support (cls or mean)")
-
-
-def read_settings(folder: Path) -> tuple[EncoderSettings | None, str]:
-    """Settings and backbone sub-path of a local folder; ``None`` settings for a plain transformers folder."""
-    own = folder / MLSIMCSE_CONFIG
-    if own.is_file():
-        data = read_json(own)
-        settings = _settings_from(own, {k: v for k, v in data.items() if k not in PROMPT_FIELDS})
-        _read_prompts(folder, settings)
-        return settings, ""
-    modules_file = folder / "modules.json"
-    if not modules_file.is_file():
-        return None, ""
-    modules = read_json(modules_file, list)
-    settings = EncoderSettings(max_length=128)
-    backbone = ""
-    for module in modules:
-        if not (isinstance(module, dict) and isinstance(module.get("type"), str)
-                and isinstance(module.get("path", ""), str)):
-            raise InputError("every module must be an object with a 'type' and a 'path'", path=modules_file)
-        kind = module["type"].rsplit(".", 1)[-1]
-        sub = folder / module.get("path", "")
-        if kind == "Transformer":
-            backbone = module.get("path", "")
-            st_cfg = sub / "sentence_bert_config.json"
-            if st_cfg.is_file():
-                max_len = read_json(st_cfg).get("max_seq_length")
-                if max_len:
-                    settings.max_length = _positive(max_len, "max_seq_length", st_cfg)
-            elif (sub / "tokenizer_config.json").is_file():  # sentence-transformers 6 keeps it with the tokenizer
-                max_len = read_json(sub / "tokenizer_config.json").get("model_max_length")
-                if isinstance(max_len, int) and 0 < max_len < 100_000:
-                    settings.max_length = max_len
-        elif kind == "Pooling":
-            pooling_file = sub / "config.json"
-            try:
-                settings.pooling = _pooling_from_st_config(read_json(pooling_file))
-            except InputError as err:
-                raise InputError(err.reason, path=err.path or pooling_file) from None
-        elif kind == "Dense":
-            settings.pooling, settings.keep_mlp = "cls_mlp", True
-        elif kind == "Normalize":
-            settings.normalize = True
-        else:
-            raise InputError(f"sentence-transformers module {module['type']!r} is not supported", path=modules_file)
-    _read_prompts(folder, settings)
-    return settings, backbone
-
-
-def _read_prompts(folder: Path, settings: EncoderSettings) -> None:
-    """The folder's prompts and default prompt name, from ``config_sentence_transformers.json`` when it has one."""
-    path = folder / ST_MODEL_CONFIG
-    if not path.is_file():
-        return
-    data = read_json(path)
-    settings.prompts = check_prompts(data.get("prompts"), data.get("default_prompt_name"), where=str(path))
-    settings.default_prompt_name = data.get("default_prompt_name")
 
 
 def write_layout(folder: Path, settings: EncoderSettings, dim: int, mlp: torch.nn.Module | None,
@@ -161,17 +93,12 @@ def write_layout(folder: Path, settings: EncoderSettings, dim: int, mlp: torch.n
     _dump(folder / "sentence_bert_config.json", st_config)
     _dump(folder / ST_MODEL_CONFIG, {"similarity_fn_name": "cosine", "prompts": dict(settings.prompts),
                                      "default_prompt_name": settings.default_prompt_name})
-    _dump(folder / MLSIMCSE_CONFIG, {k: v for k, v in asdict(settings).items() if k not in PROMPT_FIELDS})
+    write_own_config(folder, settings)
 
 
-def read_mlp_state(folder: Path) -> dict[str, torch.Tensor] | None:
-    """The saved MLP head's weights (kept for inference or training only), if the folder has one."""
-    for sub in (DENSE_DIR, TRAIN_HEAD_DIR):
-        weights = folder / sub / WEIGHTS_FILE
-        if weights.is_file():
-            check_safetensors(weights)
-            return load_file(str(weights))
-    return None
+def write_own_config(folder: Path, settings: EncoderSettings) -> None:
+    """``mlsimcse_config.json``: only :data:`OWN_FIELDS`, which no sentence-transformers file holds."""
+    _dump(folder / MLSIMCSE_CONFIG, {name: getattr(settings, name) for name in OWN_FIELDS})
 
 
 def read_json(path: Path, kind: type = dict) -> Any:
@@ -188,30 +115,6 @@ def read_json(path: Path, kind: type = dict) -> Any:
         raise InputError(f"must hold a JSON {'object' if kind is dict else 'array'}, not {type(data).__name__}",
                          path=path)
     return data
-
-
-def _settings_from(path: Path, data: dict) -> EncoderSettings:
-    """``EncoderSettings`` from ``mlsimcse_config.json``, every key known and of the type it must have."""
-    known = {f.name for f in fields(EncoderSettings)} - set(PROMPT_FIELDS)
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise InputError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", path=path)
-    if "pooling" in data and data["pooling"] not in POOLINGS:
-        raise InputError(f"pooling must be one of {', '.join(POOLINGS)}, not {data['pooling']!r}", path=path)
-    for name in ("keep_mlp", "normalize"):
-        if name in data and not isinstance(data[name], bool):
-            raise InputError(f"{name} must be true or false, not {data[name]!r}", path=path)
-    if "base_model" in data and not isinstance(data["base_model"], (str, type(None))):
-        raise InputError(f"base_model must be a string, not {data['base_model']!r}", path=path)
-    if "max_length" in data:
-        _positive(data["max_length"], "max_length", path)
-    return EncoderSettings(**data)
-
-
-def _positive(value: Any, name: str, path: Path) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{name} must be a whole number of at least 1, not {value!r}", path=path)
-    return value
 
 
 def check_model_folder(folder: Path) -> None:

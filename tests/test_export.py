@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from mlsimcse.encoder import SentenceEncoder
@@ -61,3 +62,27 @@ def test_export_refuses_to_overwrite_and_rejects_non_models(tmp_path, tiny_bert)
     with pytest.raises(InputError, match="no modules.json"):
         export_model(tmp_path, tmp_path / "new")
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("older_config", [False, True], ids=["config", "older-config"])
+def test_export_leaves_the_training_only_head_behind_and_loads_alike_in_both_libraries(tmp_path, tiny_bert,
+                                                                                      older_config):
+    from sentence_transformers import SentenceTransformer
+
+    model = tmp_path / "run" / "model"
+    encoder = SentenceEncoder.from_pretrained(tiny_bert, pooling="cls_mlp")  # unsupervised SimCSE: MLP in training
+    torch.nn.init.normal_(encoder.mlp.linear.weight)
+    encoder.save_pretrained(model)
+    if older_config:  # as mlsimcse wrote it before: every setting, the sentence-transformers ones too
+        (model / "mlsimcse_config.json").write_text(json.dumps({"pooling": "cls_mlp", "keep_mlp": False,
+                                                                "max_length": 64, "normalize": False,
+                                                                "base_model": str(tiny_bert)}))
+    expected = SentenceEncoder.from_pretrained(model).encode(SENTENCES)
+    out = export_model(model, tmp_path / "exported")
+    assert (model / "train_head").is_dir() and not (out / "train_head").exists()
+    assert json.loads((out / "mlsimcse_config.json").read_text()) == {"base_model": str(tiny_bert)}
+    exported = SentenceEncoder.from_pretrained(out)
+    assert exported.pooling == "cls" and exported.mlp is None
+    np.testing.assert_allclose(exported.encode(SENTENCES), expected, atol=1e-6)
+    assert np.abs(SentenceTransformer(str(out), device="cpu").encode(SENTENCES) - expected).max() < 1e-5
+    assert "(cls pooling, max length 64)" in (out / "README.md").read_text()

@@ -105,4 +105,4 @@ def test_export_refuses_a_target_inside_the_model_and_a_damaged_model(run, tmp_p
     with pytest.raises(InputError, match="damaged weights file"):
         export_model(run / "model", tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
-    assert json.loads((run / "model" / "mlsimcse_config.json").read_text())["pooling"] == "mean"
+    assert json.loads((run / "model" / "1_Pooling" / "config.json").read_text())["pooling_mode_mean_tokens"]
