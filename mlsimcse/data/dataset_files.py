@@ -1,8 +1,11 @@
-"""The on-disk form of a built dataset: a folder with the examples (JSONL or Arrow) and a manifest.
+"""The on-disk form of examples: a built dataset's folder (JSONL or Arrow and a manifest), a run's Arrow files.
 
-Writers and readers live together so the two formats cannot drift apart. JSONL is what a streaming
-source reads line by line; Arrow loads faster and is memory-mapped by pyarrow, which is imported only when an
-Arrow file is written or read (the command line's parser imports this module for the format names).
+Writers and readers live together so the formats cannot drift apart. JSONL is what a streaming source reads
+line by line. Arrow is written as an IPC *stream*, the form ``datasets`` keeps its own files in, so
+``datasets.Dataset.from_file(path)`` opens one as it is; it is read memory-mapped and zero-copy, so a process
+holds only the rows it turns into examples. Files from earlier versions, in the IPC *file* form, still read.
+pyarrow is imported only when an Arrow file is written or read (the command line's parser imports this
+module for the format names).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ MANIFEST = "manifest.json"
 FORMATS = {"jsonl": EXAMPLES_JSONL, "arrow": EXAMPLES_ARROW}
 
 _ARROW_BATCH_ROWS = 8192
+_FILE_FORM_MAGIC = b"ARROW1"
+"""The first bytes of the IPC file form, which earlier versions wrote; the stream form starts otherwise."""
 
 
 @lru_cache(maxsize=1)
@@ -43,11 +48,11 @@ def _arrow_schema() -> pa.Schema:
 
 
 def write_arrow(path: Path, examples: Iterable[Example]) -> int:
-    """Write ``examples`` as an Arrow IPC file, a record batch at a time; return how many were written."""
+    """Write ``examples`` as an Arrow IPC stream, a record batch at a time; return how many were written."""
     import pyarrow as pa
 
     count = 0
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, _arrow_schema()) as writer:
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, _arrow_schema()) as writer:
         batch: list[Example] = []
         for example in examples:
             batch.append(example)
@@ -75,18 +80,32 @@ def _to_record_batch(examples: list[Example]) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict(columns, schema=_arrow_schema())
 
 
-def read_arrow(path: Path) -> Iterator[Example]:
-    """Examples of an Arrow file written by :func:`write_arrow`, batch by batch."""
+def open_arrow(path: Path) -> pa.Table:
+    """The examples of an Arrow file written by :func:`write_arrow` as a table over the memory-mapped file."""
     import pyarrow as pa
 
     try:
-        reader = pa.ipc.open_file(pa.memory_map(str(path)))
+        source = pa.memory_map(str(path))
+        is_file_form = source.read(len(_FILE_FORM_MAGIC)) == _FILE_FORM_MAGIC
+        source.seek(0)
+        table = pa.ipc.open_file(source).read_all() if is_file_form else pa.ipc.open_stream(source).read_all()
     except (pa.ArrowInvalid, OSError) as err:
         raise InputError(f"not a readable Arrow file ({err})", path=path) from None
-    for batch_index in range(reader.num_record_batches):
-        for row in reader.get_batch(batch_index).to_pylist():
-            row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
-            yield Example.from_dict(row)
+    if not table.schema.equals(_arrow_schema()):
+        raise InputError(f"not an examples file: its columns are {table.schema.names}", path=path)
+    return table
+
+
+def example_from_row(row: dict) -> Example:
+    """The example of one row of :func:`open_arrow`'s table, as ``table.slice(i, 1).to_pylist()[0]`` gives it."""
+    row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
+    return Example.from_dict(row)
+
+
+def read_arrow(path: Path) -> Iterator[Example]:
+    """Examples of an Arrow file written by :func:`write_arrow`, a record batch at a time."""
+    for batch in open_arrow(path).to_batches():
+        yield from map(example_from_row, batch.to_pylist())
 
 
 def examples_file(folder: Path) -> Path:

@@ -17,6 +17,7 @@ import numpy as np
 from mlsimcse.data.bucket_stream import BatchGuard, BucketStream
 from mlsimcse.data.buckets import Bucket
 from mlsimcse.data.mixture import MixtureConfig, SourceSpec
+from mlsimcse.data.run_data import RunData
 from mlsimcse.data.sources import open_source
 from mlsimcse.errors import InputError
 from mlsimcse.prompts import prompted_examples
@@ -60,7 +61,9 @@ class MixtureBatchSampler:
     guarantees hold before the trainer slices it across processes. A source's ``prompt`` goes before its texts
     as the batch leaves (after the duplicate checks), so the plain step, GradCache and the distillation teacher
     all read the texts exactly as the encoder does. ``datasets`` maps names to the ``datasets`` objects that
-    ``dataset:`` sources name (``train(config, datasets=...)``); a name no source uses is an error.
+    ``dataset:`` sources name (``train(config, datasets=...)``); a name no source uses is an error. With
+    ``run_data``, sources are built into (or opened from) a run's memory-mapped files
+    (:mod:`~mlsimcse.data.run_data`); without it, they are held in memory.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class MixtureBatchSampler:
         *,
         stream_chunk_rows: int = DEFAULT_STREAM_CHUNK_ROWS,
         datasets: Mapping[str, Any] | None = None,
+        run_data: RunData | None = None,
     ):
         if batch_size < 1:
             raise InputError(f"batch size must be at least 1, got {batch_size}")
@@ -83,8 +87,13 @@ class MixtureBatchSampler:
         self.seed = seed
         self._batches_drawn = 0
         self._streams: dict[str, BucketStream] = {}
-        self._plans = [self._plan_source(spec, open_source(spec, data_root, datasets), stream_chunk_rows)
-                       for spec in config.sources]
+        self._plans = []
+        for index, spec in enumerate(config.sources):
+            def assemble(spec: SourceSpec = spec) -> list[Bucket]:
+                return open_source(spec, data_root, datasets)
+
+            buckets = assemble() if run_data is None else run_data.buckets(index, spec, assemble)
+            self._plans.append(self._plan_source(spec, buckets, stream_chunk_rows))
         weights = np.array([spec.weight for spec in config.sources], dtype=np.float64)
         self._source_probs = weights / weights.sum()
 

@@ -21,6 +21,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from mlsimcse.config import TrainConfig
 from mlsimcse.data import MixtureBatchSampler
+from mlsimcse.data.run_data import RUN_DATA_DIR, RunData
 from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.errors import InputError
 from mlsimcse.faults import fault_point
@@ -106,8 +107,11 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
         frozen = encoder.freeze_word_embeddings()
         logger.info(f"token embeddings frozen: {frozen:,} weights train no more (model.freeze_embeddings)")
     losses = ObjectiveLosses(config.loss)
-    sampler = MixtureBatchSampler(config.data, batch_size=config.batch_size * world, seed=config.seed,
-                                  datasets=datasets)
+    with accelerator.local_main_process_first():  # it builds the run's data; the others then open it
+        run_data = RunData(out / RUN_DATA_DIR, build=accelerator.is_local_main_process)
+        cleanup.callback(run_data.remove)  # however the run ends; a killed one leaves it to its resume
+        sampler = MixtureBatchSampler(config.data, batch_size=config.batch_size * world, seed=config.seed,
+                                      datasets=datasets, run_data=run_data)
     teacher = run_teacher(config, encoder, sampler, accelerator.device)
     if accelerator.device.type == "cpu":
         keep_freed_memory()
