@@ -61,6 +61,8 @@ class ModelConfig:
     inference_max_length: int | None = setting(None, ge=1)  # saved with the model for encode; None: the base's
     trust_remote_code: bool = False
     freeze_embeddings: bool = False  # keep the token-embedding matrix fixed (most of XLM-R's weights; no AdamW state)
+    # WiSE-FT: save alpha * trained + (1 - alpha) * base weights as the model (training/weight_ensemble.py); None: trained
+    wise_ft_alpha: float | None = setting(None, gt=0, le=1)
 
     def __post_init__(self) -> None:
         check_fields(self)

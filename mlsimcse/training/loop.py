@@ -36,6 +36,7 @@ from mlsimcse.training.run_state import TrainerState, resume_checkpoint, save_ch
 from mlsimcse.training.step import StepShape, TrainingStep
 from mlsimcse.training.teacher import FrozenTeacher, run_teacher
 from mlsimcse.training.trackers import RunTrackers, accelerator_settings
+from mlsimcse.training.weight_ensemble import WeightEnsemble, as_saved
 from mlsimcse.training.write_failures import reported_write_failure
 
 
@@ -106,6 +107,7 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
     if config.model.freeze_embeddings:
         frozen = encoder.freeze_word_embeddings()
         logger.info(f"token embeddings frozen: {frozen:,} weights train no more (model.freeze_embeddings)")
+    ensemble = None if config.model.wise_ft_alpha is None else WeightEnsemble(encoder, config.model.wise_ft_alpha)
     losses = ObjectiveLosses(config.loss)
     with accelerator.local_main_process_first():  # it builds the run's data; the others then open it
         run_data = RunData(out / RUN_DATA_DIR, build=accelerator.is_local_main_process)
@@ -163,7 +165,8 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
                 record["teacher_hit_rate"] = round(teacher.hit_rate, 4)  # targets answered from memory
             progress.set_postfix(loss=f"{record['loss']:.4f}", ex_s=record["examples_per_s"])
         if config.eval_task and (state.step % config.eval_every == 0 or state.step == config.max_steps):
-            record.update(_evaluate(accelerator, encoder, config, state, out))
+            with as_saved(encoder, ensemble):
+                record.update(_evaluate(accelerator, encoder, config, state, out))
         if folder is not None:
             folder.log(record)
         trackers.log_step(record, state.step, logged)
@@ -174,7 +177,8 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
     progress.close()
 
     if accelerator.is_main_process and (state.best_step is None or not config.eval_task):
-        _save_model(encoder, out)
+        with as_saved(encoder, ensemble):
+            _save_model(encoder, out)
     accelerator.wait_for_everyone()
     trackers.close(final_evaluation, out / MODEL_DIR, state.step)
     accelerator.end_training()
