@@ -2,8 +2,8 @@
 
 Assembling a source (a recipe's reading, filtering and decontamination; a JSONL or ``datasets`` source read into
 examples) costs time and holds the whole corpus as Python objects. Left to the sampler, every process of a run
-would do it and keep its own copy. Instead the machine's first process builds each source once into
-``<output_dir>/train_data/``, its rows grouped by bucket (objective and language, in the order the sampler
+would do it and keep its own copy. Instead the run's main process builds each source once into
+``<output_dir>/train_data/`` (a folder every machine of a run shares, as it shares the checkpoints), its rows grouped by bucket (objective and language, in the order the sampler
 walks them), then the other processes open the same files: a bucket is a row range of a memory-mapped table,
 and an example exists in Python only while the batch that holds it is assembled. Memory per process is then
 the batch and the sampler's position, not the corpus, and page cache holds one copy of the data per machine.
@@ -67,9 +67,9 @@ class ArrowReader:
 class RunData:
     """The folder of one run's built sources; ``build`` says whether this process writes them or opens them.
 
-    The trainer creates one per process: the machine's first process with ``build=True`` (it clears what an
-    earlier start of the run left and builds every source), the others with ``build=False`` once it has
-    finished (``Accelerator.local_main_process_first``).
+    The trainer creates one per process: the main process with ``build=True`` (it clears what an earlier start
+    of the run left and builds every source), the others with ``build=False`` once it has finished
+    (``Accelerator.main_process_first``).
     """
 
     def __init__(self, folder: Path, *, build: bool):

@@ -27,14 +27,13 @@ from mlsimcse.errors import InputError
 from mlsimcse.faults import fault_point
 from mlsimcse.model_card import write_model_card
 from mlsimcse.progress import progress_bar
-from mlsimcse.records import Example
 from mlsimcse.training.allocator import keep_freed_memory
 from mlsimcse.training.cpu_dropout import use_cpu_dropout
 from mlsimcse.training.objectives import ObjectiveLosses
 from mlsimcse.training.run_folder import CHECKPOINTS, MODEL_DIR, RunFolder
 from mlsimcse.training.run_state import TrainerState, resume_checkpoint, save_checkpoint
 from mlsimcse.training.step import StepShape, TrainingStep
-from mlsimcse.training.teacher import FrozenTeacher, run_teacher
+from mlsimcse.training.teacher import run_teacher
 from mlsimcse.training.trackers import RunTrackers, accelerator_settings
 from mlsimcse.training.weight_ensemble import WeightEnsemble, as_saved
 from mlsimcse.training.write_failures import reported_write_failure
@@ -109,8 +108,10 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
         logger.info(f"token embeddings frozen: {frozen:,} weights train no more (model.freeze_embeddings)")
     ensemble = None if config.model.wise_ft_alpha is None else WeightEnsemble(encoder, config.model.wise_ft_alpha)
     losses = ObjectiveLosses(config.loss)
-    with accelerator.local_main_process_first():  # it builds the run's data; the others then open it
-        run_data = RunData(out / RUN_DATA_DIR, build=accelerator.is_local_main_process)
+    # The main process builds the run's data; the others then open it (output_dir is shared by every machine,
+    # as checkpoints already require).
+    with accelerator.main_process_first():
+        run_data = RunData(out / RUN_DATA_DIR, build=accelerator.is_main_process)
         cleanup.callback(run_data.remove)  # however the run ends; a killed one leaves it to its resume
         sampler = MixtureBatchSampler(config.data, batch_size=config.batch_size * world, seed=config.seed,
                                       datasets=datasets, run_data=run_data)

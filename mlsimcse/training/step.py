@@ -4,8 +4,10 @@ A step turns each column of the batch into tokens on the training device, embeds
 targets when the objective distils, and scores the embeddings with the objective's loss. Two forms share that
 featurisation: ``plain`` embeds every column in one forward and keeps the autograd graph; ``cached``
 (GradCache, :mod:`~mlsimcse.training.gradcache`) embeds in mini-batches without a graph and replays them for
-the backward, so a large batch's negatives fit a small batch's memory. Both hand back the backward as a
-callable: the loop decides after the forward whether the update happens.
+the backward, so a large batch's negatives fit a small batch's memory. Both hand back the loss detached and the
+backward as a callable, GradCache's shape (its backward is a pass of its own), so a caller can look at the loss
+before any gradient exists. The loop back-propagates every micro-batch and then decides, with one sync for the
+whole step, whether the update happens.
 """
 
 from __future__ import annotations
