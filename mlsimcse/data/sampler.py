@@ -8,6 +8,7 @@ positions, which makes the stream reproducible and lets a checkpoint resume it e
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -89,9 +90,7 @@ class MixtureBatchSampler:
         self._streams: dict[str, BucketStream] = {}
         self._plans = []
         for index, spec in enumerate(config.sources):
-            def assemble(spec: SourceSpec = spec) -> list[Bucket]:
-                return open_source(spec, data_root, datasets)
-
+            assemble = functools.partial(open_source, spec, data_root, datasets)
             buckets = assemble() if run_data is None else run_data.buckets(index, spec, assemble)
             self._plans.append(self._plan_source(spec, buckets, stream_chunk_rows))
         weights = np.array([spec.weight for spec in config.sources], dtype=np.float64)
