@@ -11,8 +11,8 @@ import it from here, under the name they always gave it.
 PRECISIONS = ("fp32", "bf16", "int8", "auto")
 """What ``encode(precision=...)``, ``--precision`` and the JSON results name."""
 
-PRECISION_HELP = ("fp32, bf16 (autocast), int8 (an int8 copy of the encoder, CPU only) or auto (the fastest this "
-                  "device runs natively); default: what the dtype option says (speed and quality of each: "
+PRECISION_HELP = ("fp32, bf16 (autocast), int8 (an int8 copy of the encoder, CPU only) or auto (bf16 where this "
+                  "device has it natively, else fp32); default: what the dtype option says (speed and quality of each: "
                   "benchmarks/README.md)")
 """The help of every ``--precision`` option."""
 

@@ -97,13 +97,14 @@ def test_bf16_precision_is_the_bfloat16_autocast(tiny_encoder):
 
 @pytest.mark.parametrize("flags, expected", [
     ({"avx2", "avx512f", "avx512_bf16", "avx512_vnni"}, "bf16"),
-    ({"avx2", "avx512f", "avx512_vnni"}, "int8"),
-    ({"avx2", "avx_vnni"}, "int8"),
+    ({"avx2", "avx512f", "avx512_vnni"}, "fp32"),  # int8 is only ever asked for: it moves fine-tuned scores
+    ({"avx2", "avx_vnni"}, "fp32"),
     ({"avx2", "avx512f", "avx512_bf16"}, "bf16"),
     ({"avx2", "fma"}, "fp32"),
-    ({"fp", "asimd", "asimddp"}, "int8"),
+    ({"fp", "asimd", "asimddp", "bf16"}, "bf16"),
+    ({"fp", "asimd", "asimddp"}, "fp32"),
 ])
-def test_auto_picks_the_fastest_native_path_of_the_cpu(monkeypatch, tiny_encoder, flags, expected):
+def test_auto_picks_native_bf16_else_fp32(monkeypatch, tiny_encoder, flags, expected):
     monkeypatch.setattr(precision_module, "cpu_flags", lambda: frozenset(flags))
     assert resolve_precision("auto", torch.float32, torch.device("cpu")) == expected
     assert tiny_encoder.encode(SENTENCES[:2], precision="auto").shape == (2, tiny_encoder.embedding_dim)
@@ -150,8 +151,8 @@ def test_encode_command_takes_precision(tiny_bert, tmp_path):
 
 
 def test_mining_keys_its_cache_on_the_resolved_precision(monkeypatch):
-    monkeypatch.setattr(precision_module, "cpu_flags", lambda: frozenset({"avx512_vnni"}))
-    assert EncodeOptions(device="cpu", precision="auto").cache_dtype == "int8"
+    monkeypatch.setattr(precision_module, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    assert EncodeOptions(device="cpu", precision="auto").cache_dtype == "bf16"
     assert EncodeOptions(device="cpu", dtype="bfloat16").cache_dtype == "bfloat16"  # keys of older caches
     with pytest.raises(InputError):
         EncodeOptions(device="cpu", precision="int8", dtype="bfloat16")

@@ -6,7 +6,10 @@ import json
 
 import pytest
 
+import torch
+
 from mlsimcse.cli import main
+from mlsimcse.precision import resolve_precision
 
 
 @pytest.mark.slow
@@ -17,6 +20,8 @@ def test_quickstart_writes_model_results_table_and_curve(tmp_path, tiny_bert, sh
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert [run["model"] for run in results["runs"]] == ["base", "trained"]
+    native = resolve_precision("auto", torch.float32, torch.device("cpu"))
+    assert [run["precision"] for run in results["runs"]] == [native, native], "auto by default, recorded per run"
     assert all(run["results"][0]["task"] == "stsb-dev:en" for run in results["runs"])
     assert (out / "model" / "modules.json").is_file()
     assert (out / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
@@ -52,3 +57,5 @@ def test_quickstart_takes_tasks_like_eval():
     assert parser.parse_args(["quickstart", "--suite", "stsb-dev:en,sts17"]).suite == "stsb-dev:en,sts17"
     with pytest.raises(SystemExit):
         parser.parse_args(["quickstart", "--tasks", "sts17", "--suite", "quick"])
+    assert parser.parse_args(["quickstart"]).precision == "auto"
+    assert parser.parse_args(["quickstart", "--precision", "fp32"]).precision == "fp32"
