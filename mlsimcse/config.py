@@ -50,6 +50,11 @@ def check_objective_weights(weights: dict[str, float]) -> None:
         raise ValueError(f"weights must be at least 0, not {', '.join(f'{n}: {weights[n]}' for n in negative)}")
 
 
+def check_dropout(p: float) -> None:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+        raise ValueError(f"must be a probability, at least 0 and below 1, got {p!r}")
+
+
 @dataclass
 class ModelConfig:
     """Which backbone to start from and how its token states become a sentence vector."""
@@ -61,6 +66,9 @@ class ModelConfig:
     inference_max_length: int | None = setting(None, ge=1)  # saved with the model for encode; None: the base's
     trust_remote_code: bool = False
     freeze_embeddings: bool = False  # keep the token-embedding matrix fixed (most of XLM-R's weights; no AdamW state)
+    # every dropout layer of the backbone (hidden and attention) at this probability while training; None: the
+    # model's own (0.1 for BERT and XLM-R). Dropout is unsupervised SimCSE's augmentation: 0 makes the two views equal
+    dropout: float | None = setting(None, check=check_dropout)
     # WiSE-FT: save alpha * trained + (1 - alpha) * base weights as the model (training/weight_ensemble.py); None: trained
     wise_ft_alpha: float | None = setting(None, gt=0, le=1)
 

@@ -142,6 +142,18 @@ class SentenceEncoder(nn.Module):
         matrix.requires_grad_(False)
         return matrix.numel()
 
+    def set_dropout(self, p: float) -> int:
+        """Run every dropout of the backbone at probability ``p``; returns how many layers that sets.
+
+        Both kinds read their ``nn.Dropout`` module's ``p`` when they run: the hidden-state dropouts directly,
+        the attention-probability dropout through the attention function (eager, SDPA or mlsimcse's CPU one),
+        so setting the modules sets all of it. The saved config keeps the base's rates: they only act in training.
+        """
+        layers = [module for module in self.backbone.modules() if isinstance(module, torch.nn.Dropout)]
+        for module in layers:
+            module.p = p
+        return len(layers)
+
     # ------------------------------------------------------------------ forward
     def tokenize(self, texts: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
         """Pad to the longest text in the batch, truncate at ``max_length`` (default: the encoder's)."""

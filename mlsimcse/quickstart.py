@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="precision of both evaluations' encoding (default: %(default)s, bf16 where the CPU has "
                              "it natively, else fp32: bf16 keeps every quick-suite task of both models within 0.3 "
-                             "of fp32 at 2.5-4 times the speed; training itself stays in the config's precision)")
+                             "of fp32 at 2.5-4 times the speed; training stays in the config's mixed_precision)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="training config overrides, e.g. max_steps=50")
     parser.set_defaults(func=run)
 

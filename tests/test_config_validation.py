@@ -89,6 +89,7 @@ def test_every_number_form_yaml_users_write_is_accepted(tmp_path, extra, check):
     ("learnin_rate: 1e-3\n", "learnin_rate", "learnin_rate is an unknown key; known keys: batch_size"),
     ("model:\n  poolin: mean\n", "poolin", "model.poolin is an unknown key"),
     ("model:\n  pooling: max\n", "pooling", "model.pooling must be one of cls, cls_mlp, mean; got 'max'"),
+    ("model:\n  dropout: 1.0\n", "dropout", "model.dropout .*must be a probability, at least 0 and below 1, got 1.0"),
     # indented: continues the data: section after its first source
     ("      weight: heavy\n", "weight", "data.sources\\[0\\].weight must be a number, got 'heavy'"),
     ("      weight: 0\n", "weight", "data.sources\\[0\\].weight must be greater than 0"),

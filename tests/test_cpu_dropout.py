@@ -120,3 +120,35 @@ def test_importing_mlsimcse_leaves_the_attention_registries_of_transformers_unch
     """)
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+def test_model_dropout_sets_every_dropout_and_zero_makes_the_two_views_equal(tmp_path, tiny_bert):
+    """Unsupervised SimCSE's augmentation is dropout: at p = 0 a sentence's two passes are the same vector."""
+    from mlsimcse.encoder import SentenceEncoder
+
+    encoder = SentenceEncoder.from_pretrained(tiny_bert, "mean")
+    assert encoder.set_dropout(0.25) == sum(isinstance(m, torch.nn.Dropout) for m in encoder.backbone.modules())
+    assert {m.p for m in encoder.backbone.modules() if isinstance(m, torch.nn.Dropout)} == {0.25}
+    use_cpu_dropout(encoder.backbone)
+    features = encoder.tokenize(["a man plays a guitar", "two dogs run"])
+    encoder.train()
+    assert not torch.equal(encoder(features), encoder(features))
+    encoder.set_dropout(0.0)
+    assert torch.equal(encoder(features), encoder(features))
+
+
+def test_a_run_with_model_dropout_logs_it(tmp_path, tiny_bert, caplog):
+    from mlsimcse.config import load_config
+    from mlsimcse.training import train
+
+    from mlsimcse.records import Example
+
+    data = tmp_path / "sentences.jsonl"
+    data.write_text("".join(Example("unsup", (f"sentence number {i} is here",), ("en",)).to_json() + "\n"
+                            for i in range(12)), encoding="utf-8")
+    config = load_config(None, [f"output_dir={tmp_path / 'run'}", f"model.name_or_path={tiny_bert}",
+                                "model.pooling=mean", "model.dropout=0.0", "batch_size=4", "max_steps=2",
+                                "eval_task=null", f"data.sources=[{data}]"])
+    with caplog.at_level("INFO", logger="mlsimcse"):
+        train(config)
+    assert "dropout 0.0 in" in caplog.text

@@ -150,9 +150,33 @@ def test_encode_command_takes_precision(tiny_bert, tmp_path):
     assert int8.shape == fp32.shape and not np.array_equal(int8, fp32)
 
 
+def test_the_older_dtype_options_still_work_as_precisions(tiny_bert, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    assert main(["encode", str(tiny_bert), "--input", str(source), "--output", str(tmp_path / "old.npy"),
+                 "--dtype", "bfloat16"]) == 0
+    assert "--dtype bfloat16 is deprecated; use --precision bf16" in capsys.readouterr().err
+    assert main(["encode", str(tiny_bert), "--input", str(source), "--output", str(tmp_path / "new.npy"),
+                 "--precision", "bf16"]) == 0
+    assert np.array_equal(np.load(tmp_path / "old.npy"), np.load(tmp_path / "new.npy"))
+    from mlsimcse.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["eval", "m", "--suite", "quick", "--dtype", "float16"]).precision == "fp16"
+    assert parser.parse_args(["mine", "--src", "a", "--tgt", "b", "--out", "o",
+                              "--encode-dtype", "bfloat16"]).precision == "bf16"
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["eval", "--help"])
+    listed = capsys.readouterr().out
+    assert "--precision" in listed and "--dtype" not in listed, "one listed option"
+
+
 def test_mining_keys_its_cache_on_the_resolved_precision(monkeypatch):
     monkeypatch.setattr(precision_module, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
-    assert EncodeOptions(device="cpu", precision="auto").cache_dtype == "bf16"
+    assert EncodeOptions(device="cpu", precision="auto").cache_dtype == "bfloat16"
+    assert EncodeOptions(device="cpu", precision="fp32").cache_dtype == "float32"  # the key of the default
+    assert EncodeOptions(device="cpu", precision="int8").cache_dtype == "int8"
     assert EncodeOptions(device="cpu", dtype="bfloat16").cache_dtype == "bfloat16"  # keys of older caches
     with pytest.raises(InputError):
         EncodeOptions(device="cpu", precision="int8", dtype="bfloat16")

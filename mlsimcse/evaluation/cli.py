@@ -7,8 +7,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from mlsimcse.choices import POOLINGS, PRECISION_HELP, PRECISIONS
-from mlsimcse.cli_types import positive_int
+from mlsimcse.choices import POOLINGS
+from mlsimcse.cli_types import add_precision_option, positive_int
 from mlsimcse.errors import InputError
 from mlsimcse.evaluation import task_names
 
@@ -62,13 +62,7 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
         "--max-length", type=positive_int, default=None,
         help="truncate sentences to this many tokens (default: the model's)",
     )
-    parser.add_argument(
-        "--dtype",
-        choices=("float32", "bfloat16"),
-        default="float32",
-        help="precision the encoder runs in; bfloat16 uses autocast (default: %(default)s)",
-    )
-    parser.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
+    add_precision_option(parser)
     parser.add_argument(
         "--pooling", choices=POOLINGS, default=None, help="override the model's pooling (default: as saved)"
     )
@@ -130,8 +124,9 @@ def _split_size(text: str):
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    import torch
+
     from mlsimcse.devices import resolve_device
-    from mlsimcse.encoder import resolve_dtype
     from mlsimcse.evaluation import registry
     from mlsimcse.evaluation.report import format_table, results_document
     from mlsimcse.evaluation.runner import evaluate_model, load_tasks
@@ -142,12 +137,12 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.device:
         resolve_device(args.device)
     requested = [args.suite] if args.suite else args.tasks
-    precision = resolve_precision(args.precision, resolve_dtype(args.dtype), resolve_device(args.device or "cpu"))
+    precision = resolve_precision(args.precision, torch.float32, resolve_device(args.device or "cpu"))
     loaded = load_tasks(registry.resolve_tasks(requested), show_progress_bar=True)
     check_output_path(args.output, inputs=[*args.models, *_data_files(loaded)])
     runs = [
         evaluate_model(model, loaded, pooling=args.pooling, max_length=args.max_length, batch_size=args.batch_size,
-                       encode_kwargs={"dtype": args.dtype, "device": args.device, "precision": precision},
+                       encode_kwargs={"device": args.device, "precision": precision},
                        prompt=args.prompt, prompt_name=args.prompt_name, precision=precision,
                        show_progress_bar=True)
         for model in args.models

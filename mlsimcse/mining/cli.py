@@ -19,10 +19,8 @@ from mlsimcse.choices import (
     MARGINS,
     MODES,
     POOLINGS,
-    PRECISION_HELP,
-    PRECISIONS,
 )
-from mlsimcse.cli_types import positive_int
+from mlsimcse.cli_types import add_precision_option, positive_int
 from mlsimcse.errors import InputError
 from mlsimcse.io_utils import check_output_path
 from mlsimcse.paths import default_base_model
@@ -131,9 +129,7 @@ def _add_encoding(parser: argparse.ArgumentParser) -> None:
                        help="unique sentences per cache shard: the work an interruption can lose (default 32768)")
     group.add_argument("--device", default=None,
                        help="device for encoding and torch search, e.g. cuda:0 (default: GPU when present)")
-    group.add_argument("--encode-dtype", default=None, choices=("float32", "bfloat16", "float16"),
-                       help="encoder compute precision (default float32; part of the cache key)")
-    group.add_argument("--precision", default=None, choices=PRECISIONS, help=PRECISION_HELP + "; part of the cache key")
+    add_precision_option(group, legacy_flag="--encode-dtype", extra_help="; part of the cache key")
 
 
 def _add_search(parser: argparse.ArgumentParser) -> None:
@@ -261,4 +257,4 @@ def _encoding(args: argparse.Namespace):
     if args.device and getattr(args, "engine", "local") == "local":  # elsewhere the workers' devices count
         resolve_device(args.device)
     return EncodeOptions(cache_dir=args.cache_dir, batch_size=args.batch_size, shard_rows=args.shard_rows,
-                         device=args.device, dtype=args.encode_dtype, precision=args.precision)
+                         device=args.device, precision=args.precision)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlsimcse.choices import EMITS
+from mlsimcse.choices import DTYPE_PRECISIONS, EMITS
 from mlsimcse.encoder_protocol import SentenceEncoderLike
 from mlsimcse.errors import InputError, check_at_least_one
 from mlsimcse.mining.cache import SHARD_ROWS, default_cache_root
@@ -74,9 +74,13 @@ class EncodeOptions:
 
     @property
     def cache_dtype(self) -> str | None:
-        """What the embedding cache keys the compute precision on: ``dtype`` unless a precision is given (so
-        caches written before ``precision`` existed keep their keys)."""
-        return self.precision or self.dtype
+        """What the embedding cache keys the compute precision on, under the dtype names it used before
+        ``precision`` existed (``float32``, ``bfloat16``, ``float16``; ``int8`` as is), so a precision and the
+        dtype that means the same share a cache, and older caches still serve."""
+        if self.precision is None:
+            return self.dtype
+        return next((dtype for dtype, precision in DTYPE_PRECISIONS.items() if precision == self.precision),
+                    self.precision)
 
     def _resolved_precision(self) -> str:
         import torch

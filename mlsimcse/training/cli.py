@@ -10,8 +10,7 @@ import argparse
 import textwrap
 from pathlib import Path
 
-from mlsimcse.choices import PRECISION_HELP, PRECISIONS
-from mlsimcse.cli_types import positive_int
+from mlsimcse.cli_types import add_precision_option, positive_int
 from mlsimcse.shipped import CONFIGS, shipped_files
 
 
@@ -66,10 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     encode.add_argument("--batch-size", type=positive_int, default=64, help="sentences per forward pass (default 64)")
     encode.add_argument("--max-length", type=positive_int, default=None, help="truncate at this many tokens")
     encode.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings")
-    encode.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-                        help="compute precision (bfloat16 runs the model under autocast)")
     encode.add_argument("--device", default=None, help="torch device, e.g. cuda:0 (default: cpu)")
-    encode.add_argument("--precision", default=None, choices=PRECISIONS, help=PRECISION_HELP)
+    add_precision_option(encode)
     encode.set_defaults(func=run_encode)
 
 
@@ -102,7 +99,7 @@ def run_encode(args: argparse.Namespace) -> int:
     if device is not None:
         encoder.to(device)
     embeddings = encoder.encode(sentences, batch_size=args.batch_size, max_length=args.max_length,
-                                normalize=args.normalize or None, dtype=args.dtype, show_progress_bar=True,
+                                normalize=args.normalize or None, show_progress_bar=True,
                                 precision=args.precision)
     output = Path(args.output)
     with atomic_path(output, inputs=inputs) as tmp:

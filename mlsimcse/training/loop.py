@@ -106,6 +106,9 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
     if config.model.freeze_embeddings:
         frozen = encoder.freeze_word_embeddings()
         logger.info(f"token embeddings frozen: {frozen:,} weights train no more (model.freeze_embeddings)")
+    if config.model.dropout is not None:
+        layers = encoder.set_dropout(config.model.dropout)
+        logger.info(f"dropout {config.model.dropout} in {layers} layers (model.dropout)")
     ensemble = None if config.model.wise_ft_alpha is None else WeightEnsemble(encoder, config.model.wise_ft_alpha)
     losses = ObjectiveLosses(config.loss)
     # The main process builds the run's data; the others then open it (output_dir is shared by every machine,
