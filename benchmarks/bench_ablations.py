@@ -98,19 +98,33 @@ def score(model_path: str, loaded, heatmap_texts: list[str], precision: str) -> 
             "heatmap": np.round(vectors @ vectors.T, 4).tolist()}
 
 
-def train_setting(model: str, study: str, name: str, overrides: list[str], steps: int, learning_rate: float,
+def train_setting(model: str, run_name: str, overrides: list[str], steps: int, learning_rate: float,
                   scratch: Path) -> tuple[Path, dict]:
     """Train one setting; returns its model folder and what the run logged (loss curve, time)."""
     from mlsimcse.config import load_config
     from mlsimcse.training import train
 
-    out = scratch / f"{study}-{name}".replace("=", "")
+    out = scratch / run_name.replace("=", "").replace("/", "-")
     config = load_config(None, base_overrides(model, steps, out, learning_rate) + overrides)
     started = time.perf_counter()
     model_dir = train(config)
     steps_logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return model_dir, {"train_seconds": round(time.perf_counter() - started, 1),
                        "loss": [round(s["loss"], 4) for s in steps_logged], "overrides": overrides}
+
+
+def earlier_studies(output: Path, document: dict) -> dict:
+    """The studies an earlier run wrote to ``output``, kept so that running one study adds to the file; a file
+    made with other settings is refused rather than mixed with these."""
+    if not output.exists():
+        output.parent.mkdir(parents=True, exist_ok=True)
+        return {}
+    earlier = json.loads(output.read_text(encoding="utf-8"))
+    differing = [key for key in ("steps", "learning_rate", "precision", "tasks", "heatmap_labels")
+                 if earlier.get(key) != document[key]]
+    if differing:
+        raise SystemExit(f"{output}: made with other {', '.join(differing)}; choose another --output")
+    return earlier["studies"]
 
 
 def table(rows: dict[str, dict]) -> str:
@@ -150,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     document = {"steps": args.steps, "learning_rate": args.learning_rate, "precision": precision,
                 "tasks": TASKS, "heatmap_labels": labels,
                 "heatmap_scripts": {code: script for code, (_, script) in HEATMAP_LANGUAGES.items()}, "studies": {}}
+    document["studies"] = earlier_studies(args.output, document)
     plan = [(study, model) for study in args.studies
             for model in (args.models if study == "dropout" else ["e5"])]
     started = time.perf_counter()
@@ -159,16 +174,14 @@ def main(argv: list[str] | None = None) -> int:
             rows = {"untrained": score(model, loaded, texts, precision)}
             for name, overrides in settings(study).items():
                 print(f"[{time.perf_counter() - started:6.0f} s] {study} {model_key} {name}", file=sys.stderr)
-                model_dir, logged = train_setting(model, study, name, overrides, args.steps, args.learning_rate,
-                                                  Path(scratch))
+                model_dir, logged = train_setting(model, f"{study}/{model_key}/{name}", overrides, args.steps,
+                                                  args.learning_rate, Path(scratch))
                 rows[name] = {**score(str(model_dir), loaded, texts, precision), **logged}
             document["studies"][f"{study}/{model_key}"] = rows
+            write_json(args.output, document)  # after every study, so an interruption loses one study at most
             print(f"\n## {study}, {model_key} ({args.steps} steps, batch 64, lr {args.learning_rate:g}, "
                   f"scored in {precision})\n\n{table(rows)}", flush=True)
-    document["total_seconds"] = round(time.perf_counter() - started, 1)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.output, document)
-    print(f"\nablations: {len(plan)} studies in {document['total_seconds'] / 60:.1f} min; written to {args.output}")
+    print(f"\nablations: {len(plan)} studies in {(time.perf_counter() - started) / 60:.1f} min; written to {args.output}")
     return 0
 
 

@@ -17,8 +17,11 @@ CELL_TIMEOUT_S = 900
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["quickstart_walkthrough.ipynb", "mining_walkthrough.ipynb"])
-def test_notebook_runs_without_errors(name, tmp_path, shared_data, minilm):
+@pytest.mark.parametrize("name", ["quickstart_walkthrough.ipynb", "mining_walkthrough.ipynb",
+                                  "multilingual_ablations.ipynb"])
+def test_notebook_runs_without_errors(name, tmp_path, shared_data, minilm, request):
+    if name == "multilingual_ablations.ipynb":
+        request.getfixturevalue("multilingual_e5")  # its live check encodes with the shared e5
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel", reason="the notebooks run on the python3 kernel that ipykernel provides")
