@@ -14,9 +14,9 @@ rate and seed. Only the studied setting changes:
 
 Each model, the untrained base included, is scored on the quick suite plus ``geometry:en``: alignment and
 uniformity on STS-B test, as SimCSE's figure 2 computes them. The scores come at ``--precision`` (default auto:
-bf16 where the CPU has it natively, which keeps every quick-suite task within 0.26 of fp32). Each model also
-encodes the first ``--heatmap-sentences`` NTREX-128 sentences in ten scripts. Their cosine matrix, sentence by
-sentence and language by language, goes into the JSON for the notebook's heatmap
+bf16 where the CPU has it natively, which keeps every quick-suite task within 0.26 of fp32). Each model of the
+NLI study also encodes the first ``--heatmap-sentences`` NTREX-128 sentences in ten scripts. Their cosine
+matrix, sentence by sentence and language by language, goes into the JSON for the notebook's heatmap
 (``notebooks/multilingual_ablations.ipynb``). NTREX is held out from every recipe, and is only encoded here.
 
     python benchmarks/bench_ablations.py [--studies dropout nli] [--models e5 minilm] [--steps 100]
@@ -83,8 +83,8 @@ def heatmap_sentences(count: int) -> tuple[list[str], list[str]]:
     return labels, texts
 
 
-def score(model_path: str, loaded, heatmap_texts: list[str], precision: str) -> dict:
-    """Quick suite + geometry, and the heatmap sentences' cosine matrix, for one saved model."""
+def score(model_path: str, loaded, heatmap_texts: list[str] | None, precision: str) -> dict:
+    """Quick suite + geometry for one saved model, and the heatmap sentences' cosine matrix if given texts."""
     import numpy as np
 
     from mlsimcse.encoder import SentenceEncoder
@@ -93,9 +93,12 @@ def score(model_path: str, loaded, heatmap_texts: list[str], precision: str) -> 
     run = evaluate_model(model_path, loaded, batch_size=128, encode_kwargs={"precision": precision},
                          precision=precision, show_progress_bar=False)
     results = {r.task: (r.scores if r.task.startswith("geometry") else r.main_score) for r in run.results}
-    vectors = SentenceEncoder.from_pretrained(model_path).encode(heatmap_texts, normalize=True, precision=precision)
-    return {"results": results, "seconds": round(run.seconds, 1),
-            "heatmap": np.round(vectors @ vectors.T, 4).tolist()}
+    scored = {"results": results, "seconds": round(run.seconds, 1)}
+    if heatmap_texts:
+        vectors = SentenceEncoder.from_pretrained(model_path).encode(heatmap_texts, normalize=True,
+                                                                     precision=precision)
+        scored["heatmap"] = np.round(vectors @ vectors.T, 3).tolist()
+    return scored
 
 
 def train_setting(model: str, run_name: str, overrides: list[str], steps: int, learning_rate: float,
@@ -171,12 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     with command_logging("normal"), tempfile.TemporaryDirectory(prefix="mlsimcse-ablations-") as scratch:
         for study, model_key in plan:
             model = resolve_model_name(MODELS[model_key])
-            rows = {"untrained": score(model, loaded, texts, precision)}
+            heatmap = texts if study == "nli" else None  # the notebook's heatmap: the NLI study's models
+            rows = {"untrained": score(model, loaded, heatmap, precision)}
             for name, overrides in settings(study).items():
                 print(f"[{time.perf_counter() - started:6.0f} s] {study} {model_key} {name}", file=sys.stderr)
                 model_dir, logged = train_setting(model, f"{study}/{model_key}/{name}", overrides, args.steps,
                                                   args.learning_rate, Path(scratch))
-                rows[name] = {**score(str(model_dir), loaded, texts, precision), **logged}
+                rows[name] = {**score(str(model_dir), loaded, heatmap, precision), **logged}
             document["studies"][f"{study}/{model_key}"] = rows
             write_json(args.output, document)  # after every study, so an interruption loses one study at most
             print(f"\n## {study}, {model_key} ({args.steps} steps, batch 64, lr {args.learning_rate:g}, "
