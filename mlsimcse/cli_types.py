@@ -1,4 +1,7 @@
-"""Value types and shared options of the command line, so a bad value is a usage error naming the option.
+"""How a command is declared, and the value types and options commands share.
+
+A command's ``--help`` description is the docstring of the function that runs it (:func:`add_command`), so the
+text a user reads sits where the behaviour it describes is written, once, in the way click and typer keep it.
 
 argparse reports a ``type`` that raises ``ArgumentTypeError`` as ``argument --batch-size: ...`` and exits 2
 before any file is read or model loaded; a plain ``int`` lets ``0`` or ``-1`` through to fail (or loop)
@@ -8,9 +11,31 @@ much later. The encoding precision is one option, ``--precision``, on every comm
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
+from typing import Callable
 
 from mlsimcse.choices import DTYPE_PRECISIONS, PRECISION_HELP, PRECISIONS
+
+
+def add_command(subparsers: argparse._SubParsersAction, name: str, run: Callable[[argparse.Namespace], int],
+                summary: str, *, epilog: str | None = None) -> argparse.ArgumentParser:
+    """The subcommand ``name``, listed with ``summary``, described by ``run``'s docstring, and run by ``run``."""
+    description = " ".join(inspect.cleandoc(run.__doc__ or "").split())
+    parser = subparsers.add_parser(name, help=summary, description=description or None, epilog=epilog,
+                                   formatter_class=_KeepLineBreaks)
+    parser.set_defaults(func=run)
+    return parser
+
+
+class _KeepLineBreaks(argparse.HelpFormatter):
+    """Flows a paragraph to the terminal's width; a text with line breaks of its own (examples, lists of
+    names) is printed as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 def add_precision_option(group, *, legacy_flag: str = "--dtype", default: str | None = None,

@@ -113,6 +113,7 @@ class TrainConfig:
     mini_batch_size: int | None = setting(None, ge=1)  # GradCache chunk size: large batches in small memory
     forward_chunk_size: int | None = setting(None, ge=1)  # length-sorted chunks of this many texts: less padding
     forward_chunk_tokens: int | None = setting(None, ge=1)  # ... of at most this many padded tokens
+    dataloader_workers: int = setting(0, ge=0)  # processes tokenising batches ahead of the step; 0: this one
     mixed_precision: str = setting("no", choices=MIXED_PRECISIONS)
     cpu_dropout: bool = True  # on CPU, dropout masks 16 bits a draw (training/cpu_dropout.py); false: torch's own
     seed: int = setting(42, ge=0, le=2**32 - 1)  # numpy's seed range

@@ -26,6 +26,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from mlsimcse.cli_types import add_command
 from mlsimcse.errors import InputError
 from mlsimcse.io_utils import atomic_path, refuse_existing_output
 
@@ -33,20 +34,19 @@ FORMATS = ("sentence-transformers",)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "export", help="copy a trained model into a sentence-transformers folder with a model card",
-        description="Copy MODEL_DIR (a run's model/ folder or any mlsimcse model) to OUT, loadable with "
-                    "SentenceTransformer(OUT), and write OUT/README.md: training recipe (from the run's "
-                    "config.yaml), data sources with licences, and the evaluation table (from results.json).")
+    parser = add_command(subparsers, "export", run,
+                         "copy a trained model into a sentence-transformers folder with a model card")
     parser.add_argument("model_dir", help="the model folder to export")
     parser.add_argument("out", help="new folder to write")
     parser.add_argument("--to", default="sentence-transformers", choices=FORMATS, help="target layout")
     parser.add_argument("--results", default=None,
                         help="results JSON of `mlsimcse eval` or the quickstart (default: the run's results.json)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Copy MODEL_DIR (a run's model/ folder or any mlsimcse model) to OUT, loadable with SentenceTransformer(OUT),
+    and write OUT/README.md: training recipe (from the run's config.yaml), data sources with licences, and the
+    evaluation table (from results.json)."""
     out = export_model(args.model_dir, args.out, results_path=args.results)
     print(f"exported to {out} (load with SentenceTransformer({str(out)!r}))")
     return 0

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from mlsimcse.choices import PRECISIONS
+from mlsimcse.cli_types import add_command
 from mlsimcse.errors import InputError
 
 RECIPES = {
@@ -27,17 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "quickstart", help="train a cross-lingual encoder on this machine and show before/after numbers",
-        description="Train a multilingual sentence encoder on a mix the sampler draws batch by batch, then "
-                    "evaluate base and trained model on the quick suite (multilingual STS-B, cross-lingual STS-B, "
-                    "STS17, Tatoeba-14). The default recipe fine-tunes multilingual-e5-small (the shared copy, else "
-                    "its Hub name) on translation pairs (STS-B train in nine languages, Tatoeba Challenge in "
-                    "thirteen) distilled from a frozen copy of the base model plus the pairs themselves, "
-                    "cross-lingual XNLI and English SNLI triplets (supervised SimCSE), and dropout sentences in ten "
-                    "languages (unsupervised SimCSE). --recipe english-to-multilingual makes the English "
-                    "all-MiniLM-L6-v2 cross-lingual instead. Evaluation sentences are removed from all training "
-                    "data. Runs offline on ../shared.")
+    parser = add_command(subparsers, "quickstart", run,
+                         "train a cross-lingual encoder on this machine and show before/after numbers")
     parser.add_argument("--recipe", choices=tuple(RECIPES), default="multilingual",
                         help="which shipped quickstart config to run (default: %(default)s)")
     parser.add_argument("--output-dir", default=None,
@@ -58,10 +50,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "it natively, else fp32: bf16 keeps every quick-suite task of both models within 0.3 "
                              "of fp32 at 2.5-4 times the speed; training stays in the config's mixed_precision)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="training config overrides, e.g. max_steps=50")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train a multilingual sentence encoder on a mix the sampler draws batch by batch, then evaluate base and
+    trained model on the quick suite (multilingual STS-B, cross-lingual STS-B, STS17, Tatoeba-14). The default
+    recipe fine-tunes multilingual-e5-small (the shared copy, else its Hub name) on translation pairs (STS-B train
+    in nine languages, Tatoeba Challenge in thirteen) distilled from a frozen copy of the base model plus the
+    pairs themselves, cross-lingual XNLI triplets (supervised SimCSE), and dropout sentences in ten languages
+    (unsupervised SimCSE), and saves the WiSE-FT blend of trained and base weights. --recipe
+    english-to-multilingual makes the English all-MiniLM-L6-v2 cross-lingual instead. Evaluation sentences are
+    removed from all training data. Runs offline on ../shared."""
     import torch
 
     from mlsimcse.config import load_config

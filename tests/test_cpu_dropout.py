@@ -137,18 +137,33 @@ def test_model_dropout_sets_every_dropout_and_zero_makes_the_two_views_equal(tmp
     assert torch.equal(encoder(features), encoder(features))
 
 
-def test_a_run_with_model_dropout_logs_it(tmp_path, tiny_bert, caplog):
+@pytest.mark.parametrize("dropout", [None, "0.0"])
+def test_model_dropout_reaches_the_training_passes(tmp_path, tiny_bert, caplog, monkeypatch, dropout):
+    """Through ``train()``: with model.dropout=0 a sentence's two unsup passes are identical at every step, with
+    the model's own dropout (0.1 in the tiny BERT) they differ; the setting is logged."""
     from mlsimcse.config import load_config
-    from mlsimcse.training import train
-
     from mlsimcse.records import Example
+    from mlsimcse.training import train
+    from mlsimcse.training.objectives import ObjectiveLosses
 
+    passes_equal = []
+    forward = ObjectiveLosses.forward
+
+    def spy(self, objective, embeddings, *args, **kwargs):
+        passes_equal.append(torch.equal(embeddings[0], embeddings[1]))
+        return forward(self, objective, embeddings, *args, **kwargs)
+
+    monkeypatch.setattr(ObjectiveLosses, "forward", spy)
     data = tmp_path / "sentences.jsonl"
     data.write_text("".join(Example("unsup", (f"sentence number {i} is here",), ("en",)).to_json() + "\n"
                             for i in range(12)), encoding="utf-8")
-    config = load_config(None, [f"output_dir={tmp_path / 'run'}", f"model.name_or_path={tiny_bert}",
-                                "model.pooling=mean", "model.dropout=0.0", "batch_size=4", "max_steps=2",
-                                "eval_task=null", f"data.sources=[{data}]"])
+    overrides = [f"output_dir={tmp_path / 'run'}", f"model.name_or_path={tiny_bert}", "model.pooling=mean",
+                 "batch_size=4", "max_steps=3", "eval_task=null", f"data.sources=[{data}]"]
+    config = load_config(None, overrides + ([f"model.dropout={dropout}"] if dropout else []))
     with caplog.at_level("INFO", logger="mlsimcse"):
         train(config)
-    assert "dropout 0.0 in" in caplog.text
+    assert len(passes_equal) == 3
+    if dropout:
+        assert all(passes_equal) and "dropout 0.0 in" in caplog.text
+    else:
+        assert not any(passes_equal) and "(model.dropout)" not in caplog.text

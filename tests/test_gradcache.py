@@ -70,6 +70,11 @@ def _step(model, encoder, accelerator, losses=None, teacher=None) -> TrainingSte
     return TrainingStep(model, encoder, losses or _losses(), teacher, accelerator, StepShape.of(_config()))
 
 
+def _form(step: TrainingStep, name: str, examples):
+    """The step's ``plain`` or ``cached`` form on ``examples``, tokenised as the trainer's batch loader does."""
+    return getattr(step, name)(step.tokenize(examples))
+
+
 def _losses() -> ObjectiveLosses:
     return ObjectiveLosses(LossConfig(hard_negative_weight=0.4, margin=0.1))
 
@@ -111,7 +116,7 @@ def _cached(encoder, batch, accelerator, seed=SEED, chunk_tokens=None):
     torch.manual_seed(seed)  # seeds CUDA's generators too
     encoder.to(accelerator.device)
     step = TrainingStep(encoder, encoder, _losses(), None, accelerator, StepShape.of(_config(chunk_tokens)))
-    loss, backward = step.cached(batch)
+    loss, backward = step.cached(step.tokenize(batch))
     backward()
     return loss, _grads(encoder)
 
@@ -150,7 +155,7 @@ def test_equals_the_trainers_plain_step_without_dropout(random_encoder, objectiv
     accelerator = _accelerator()
     batch = _batch(objective)
     plain = _encoder(random_encoder, dropout=False)
-    loss, backward = _step(plain, plain, accelerator).plain(batch)
+    loss, backward = _form(_step(plain, plain, accelerator), "plain", batch)
     backward()
     got = _cached(_encoder(random_encoder, dropout=False), batch, accelerator, chunk_tokens=chunk_tokens)
     _assert_same(got, (loss.detach(), _grads(plain)))
@@ -197,7 +202,7 @@ def test_no_parameter_gradient_before_backward_is_called(random_encoder):
     """The trainer checks the loss on every process first; a skipped step must leave nothing behind."""
     accelerator = _accelerator()
     encoder = _encoder(random_encoder, dropout=True)
-    loss, backward = _step(encoder, encoder, accelerator).cached(_batch("sup"))
+    loss, backward = _form(_step(encoder, encoder, accelerator), "cached", _batch("sup"))
     assert torch.isfinite(loss) and not loss.requires_grad
     assert all(p.grad is None for p in encoder.parameters())
     backward()
@@ -210,10 +215,10 @@ def test_distill_teacher_embeddings_chunked_like_the_plain_step(random_encoder):
     losses = ObjectiveLosses(LossConfig(distill_mode="contrastive"))
     teacher = FrozenTeacher(_encoder(random_encoder, dropout=False), _config().model.max_length)
     plain = _encoder(random_encoder, dropout=False)
-    loss, backward = _step(plain, plain, accelerator, losses, teacher).plain(batch)
+    loss, backward = _form(_step(plain, plain, accelerator, losses, teacher), "plain", batch)
     backward()
     cached = _encoder(random_encoder, dropout=False)
-    cached_loss, cached_backward = _step(cached, cached, accelerator, losses, teacher).cached(batch)
+    cached_loss, cached_backward = _form(_step(cached, cached, accelerator, losses, teacher), "cached", batch)
     cached_backward()
     _assert_same((cached_loss, _grads(cached)), (loss.detach(), _grads(plain)))
 
@@ -224,7 +229,7 @@ def _ddp_worker(rank: int, saved_encoder: str, out: str) -> torch.nn.Module:
     encoder = _encoder(SentenceEncoder.from_pretrained(saved_encoder), dropout=False)
     model = accelerator.prepare(encoder)
     local = _batch("sup", WORLD * B)[rank * B:(rank + 1) * B]
-    loss, backward = _step(model, encoder, accelerator).cached(local)
+    loss, backward = _form(_step(model, encoder, accelerator), "cached", local)
     backward()
     torch.save({"loss": loss, "grads": _grads(encoder)}, f"{out}/rank{rank}.pt")
     # Handed to run_workers, which keeps it until the process ends: tearing down DDP's reducer can deadlock (its
@@ -240,7 +245,7 @@ def test_two_ddp_processes_equal_one_process_on_the_joint_batch(random_encoder, 
     run_workers(_ddp_worker, str(tmp_path / "encoder"), str(tmp_path), world_size=WORLD, folder=tmp_path)
     accelerator = _accelerator()
     plain = _encoder(random_encoder, dropout=False)
-    loss, backward = _step(plain, plain, accelerator).plain(_batch("sup", WORLD * B))
+    loss, backward = _form(_step(plain, plain, accelerator), "plain", _batch("sup", WORLD * B))
     backward()
     results = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     torch.testing.assert_close(sum(r["loss"] for r in results) / WORLD, loss.detach())

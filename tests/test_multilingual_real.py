@@ -207,7 +207,7 @@ def test_gradcache_equals_the_plain_batch(multilingual_e5, shared_data):
     step = TrainingStep(encoder, encoder, losses, None, accelerator, StepShape.of(config))
     for form in (step.plain, step.cached):  # no optimizer step: the weights stay as loaded
         encoder.zero_grad(set_to_none=True)
-        loss, backward = form(batch)
+        loss, backward = form(step.tokenize(batch))
         backward()
         grads = {name: p.grad.clone() for name, p in encoder.named_parameters() if p.grad is not None}
         results.append((loss.detach(), grads))

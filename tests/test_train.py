@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -77,16 +78,17 @@ def test_cpu_dropout_setting_picks_the_dropout_masks_and_both_train(tmp_path, ti
 
 def test_training_truncates_at_max_length_but_the_model_keeps_its_inference_length(tmp_path, tiny_bert, monkeypatch):
     from mlsimcse.encoder import SentenceEncoder
+    from mlsimcse.training.batches import BatchTokenizer
 
     widths = []
-    tokenize = SentenceEncoder.tokenize
+    tokenize = BatchTokenizer.__call__
 
-    def spy(self, texts, max_length=None):
-        features = tokenize(self, texts, max_length)
-        widths.append(features["input_ids"].shape[1])
-        return features
+    def spy(self, examples):
+        batch = tokenize(self, examples)
+        widths.append(batch.features["input_ids"].shape[1])
+        return batch
 
-    monkeypatch.setattr(SentenceEncoder, "tokenize", spy)
+    monkeypatch.setattr(BatchTokenizer, "__call__", spy)
     base_length = SentenceEncoder.from_pretrained(tiny_bert).settings.max_length
     model_dir = loop.train(_config(tmp_path, tiny_bert, "short", **{"model.max_length": 5, "max_steps": 2}))
     assert widths and max(widths) == 5  # every training batch cut at 5 tokens (the sentences are longer)
@@ -120,6 +122,51 @@ def test_resume_after_interruption_ends_with_identical_weights(tmp_path, tiny_be
         torch.testing.assert_close(resumed[key], straight[key], rtol=1e-5, atol=1e-6)
     steps = [json.loads(l)["step"] for l in (tmp_path / "interrupted" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]  # step 4 ran, was lost with the crash, ran again: logged once
+
+
+def test_tokenising_in_worker_processes_trains_the_same_weights_and_resumes_exactly(tmp_path, tiny_bert,
+                                                                                     monkeypatch):
+    """Two loader workers tokenise ahead of the step: the same batches, so the same weights, bit for bit, also
+    after a crash at step 5 and a resume from the step-3 checkpoint, which the workers had drawn past."""
+    from mlsimcse.training.batches import BatchTokenizer
+
+    loop.train(_config(tmp_path, tiny_bert, "in-process"))
+    workers = {"dataloader_workers": 2}
+    tokenize, pids = BatchTokenizer.__call__, tmp_path / "tokenising-pids"
+    pids.mkdir()
+
+    def note_the_process(self, examples):
+        (pids / str(os.getpid())).touch()
+        return tokenize(self, examples)
+
+    monkeypatch.setattr(BatchTokenizer, "__call__", note_the_process)
+    loop.train(_config(tmp_path, tiny_bert, "workers", **workers))
+    monkeypatch.setattr(BatchTokenizer, "__call__", tokenize)
+    assert str(os.getpid()) not in {p.name for p in pids.iterdir()} and len(list(pids.iterdir())) == 2
+
+    calls = {"n": 0}
+    original = ObjectiveLosses.forward
+
+    def crash_on_fifth_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ObjectiveLosses, "forward", crash_on_fifth_step)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(_config(tmp_path, tiny_bert, "interrupted", **workers))
+    monkeypatch.setattr(ObjectiveLosses, "forward", original)
+    loop.train(_config(tmp_path, tiny_bert, "interrupted", **workers), resume=True)
+
+    reference = _weights(tmp_path / "in-process")
+    for run in ("workers", "interrupted"):
+        weights = _weights(tmp_path / run)
+        assert weights.keys() == reference.keys()
+        assert all(torch.equal(weights[key], reference[key]) for key in reference), run
+    losses = {run: [json.loads(line)["loss"] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+              for run in ("in-process", "workers", "interrupted")}
+    assert losses["workers"] == losses["in-process"] == losses["interrupted"]
 
 
 def test_used_output_folder_needs_resume(tmp_path, tiny_bert):

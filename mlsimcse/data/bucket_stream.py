@@ -40,6 +40,10 @@ class BatchGuard:
         return True
 
 
+_POSITION = ("epoch", "chunk_index", "chunk_offset", "position")
+"""Where a stream is in its walk, as saved in a checkpoint (with the examples waiting for a later batch)."""
+
+
 class BucketStream:
     """Cycles through a bucket epoch after epoch, chunk by chunk, each chunk in a seeded shuffled order."""
 
@@ -105,18 +109,12 @@ class BucketStream:
         return self._epoch
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "epoch": self._epoch,
-            "chunk_index": self._chunk_index,
-            "chunk_offset": self._chunk_offset,
-            "position": self._position,
-            "pending": [json.loads(example.to_json()) for example in self._pending],
-        }
+        state: dict[str, Any] = {name: getattr(self, f"_{name}") for name in _POSITION}
+        state["pending"] = [json.loads(example.to_json()) for example in self._pending]
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._epoch = int(state["epoch"])
-        self._chunk_index = int(state["chunk_index"])
-        self._chunk_offset = int(state["chunk_offset"])
-        self._position = int(state["position"])
+        for name in _POSITION:
+            setattr(self, f"_{name}", int(state[name]))
         self._pending = [Example.from_dict(row) for row in state["pending"]]
         self._chunk = None

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mlsimcse.choices import FORMS
+from mlsimcse.cli_types import add_command
 from mlsimcse.data.dataset_files import FORMATS
 from mlsimcse.shipped import RECIPES, shipped_files
 
@@ -19,16 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     f"ones by short name: {', '.join(shipped_files(RECIPES))}).",
     )
     commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
-    build = commands.add_parser(
-        "build",
-        help="run a recipe and write examples + manifest.json to a folder",
-        description=(
-            "Run a data recipe: read its sources (local files under the data root, or the Hugging Face Hub), "
-            "undo tokenisation, filter, de-duplicate, drop sentences found in the evaluation sets, and write "
-            "the examples (grouped by objective and language, ready for streaming) plus a manifest with rows "
-            "per source and language, dropped rows by reason, decontamination counts and input sha256s."
-        ),
-    )
+    build = add_command(commands, "build", run, "run a recipe and write examples + manifest.json to a folder")
     build.add_argument("recipe", type=Path,
                        help="recipe YAML, or a shipped recipe's short name, e.g. sup-xnli-crosslingual")
     build.add_argument("--out", type=Path, required=True, help="output folder (written atomically)")
@@ -44,10 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="read each source's local files or its Hugging Face Hub form; sources without "
                             "that form are skipped and listed in the manifest (default: local)")
     build.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-    build.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run a data recipe: read its sources (local files under the data root, or the Hugging Face Hub), undo
+    tokenisation, filter, de-duplicate, drop sentences found in the evaluation sets, and write the examples
+    (grouped by objective and language, ready for streaming) plus a manifest with rows per source and language,
+    dropped rows by reason, decontamination counts and input sha256s."""
     from mlsimcse.data.build import build_dataset
 
     manifest = build_dataset(args.recipe, args.out, data_root=args.data_root, fmt=args.format, form=args.form,

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from mlsimcse.choices import POOLINGS
-from mlsimcse.cli_types import add_precision_option, positive_int
+from mlsimcse.cli_types import add_command, add_precision_option, positive_int
 from mlsimcse.errors import InputError
 from mlsimcse.evaluation import task_names
 
@@ -21,19 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_eval(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "eval",
-        help="evaluate sentence encoders on STS, Tatoeba retrieval and BUCC mining",
-        description=(
-            "Evaluate one or more sentence encoders, each benchmark computed as its reference protocol does "
-            "(the protocol is named in the output). Data is read from the data root (MLSIMCSE_DATA_ROOT, "
-            "default ../shared/data), or from the Hugging Face Hub where a file is absent. Every distinct "
-            "sentence is encoded once per model, however many tasks use it. Prints a tasks x models table of "
-            "main scores and writes all metrics as JSON."
-        ),
-        epilog=task_names.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "eval", run_eval,
+                         "evaluate sentence encoders on STS, Tatoeba retrieval and BUCC mining",
+                         epilog=task_names.__doc__)
     parser.add_argument(
         "models",
         nargs="+",
@@ -77,19 +67,11 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
         "--prompt-name", default=None, metavar="NAME",
         help="the model's prompt of this name (config_sentence_transformers.json), e.g. query",
     )
-    parser.set_defaults(func=run_eval)
 
 
 def _register_make_bucc(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "make-bucc",
-        help="build a BUCC-format mining benchmark from a line-aligned parallel corpus",
-        description=(
-            "Hide gold translation pairs among distractor sentences of the same corpus and write them in BUCC "
-            "2018 format (OUT/SRC-TGT.SPLIT.{SRC,TGT,gold}), ready for `mlsimcse eval --tasks bucc:OUT`. "
-            "Splits draw disjoint rows; rows repeating an earlier text are skipped so gold pairs are unambiguous."
-        ),
-    )
+    parser = add_command(subparsers, "make-bucc", run_make_bucc,
+                         "build a BUCC-format mining benchmark from a line-aligned parallel corpus")
     parser.add_argument(
         "--src", nargs="+", type=Path, required=True, help="source-language file(s), one sentence a line"
     )
@@ -110,7 +92,6 @@ def _register_make_bucc(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the row draw and shuffles (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing non-empty output folder")
-    parser.set_defaults(func=run_make_bucc)
 
 
 def _split_size(text: str):
@@ -124,6 +105,11 @@ def _split_size(text: str):
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    """Evaluate one or more sentence encoders, each benchmark computed as its reference protocol does (the
+    protocol is named in the output). Data is read from the data root (MLSIMCSE_DATA_ROOT, default
+    ../shared/data), or from the Hugging Face Hub where a file is absent. Every distinct sentence is encoded once
+    per model, however many tasks use it. Prints a tasks x models table of main scores and writes all metrics as
+    JSON."""
     import torch
 
     from mlsimcse.devices import resolve_device
@@ -169,6 +155,9 @@ def _data_files(loaded) -> list[Path]:
 
 
 def run_make_bucc(args: argparse.Namespace) -> int:
+    """Hide gold translation pairs among distractor sentences of the same corpus and write them in BUCC 2018
+    format (OUT/SRC-TGT.SPLIT.{SRC,TGT,gold}), ready for `mlsimcse eval --tasks bucc:OUT`. Splits draw disjoint
+    rows; rows repeating an earlier text are skipped so gold pairs are unambiguous."""
     from mlsimcse.evaluation.bucc_builder import build_bucc_benchmark
 
     manifest = build_bucc_benchmark(args.src, args.tgt, args.out, args.splits, seed=args.seed, overwrite=args.overwrite)

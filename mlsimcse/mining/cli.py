@@ -20,7 +20,7 @@ from mlsimcse.choices import (
     MODES,
     POOLINGS,
 )
-from mlsimcse.cli_types import add_precision_option, positive_int
+from mlsimcse.cli_types import add_command, add_precision_option, positive_int
 from mlsimcse.errors import InputError
 from mlsimcse.io_utils import check_output_path
 from mlsimcse.paths import default_base_model
@@ -47,60 +47,37 @@ _FORMAT_HELP = ("corpus format: plain (one sentence per line), ids (id<TAB>sente
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    mine = subparsers.add_parser(
-        "mine", help="mine translation pairs from two monolingual corpora",
-        description="Mine translation pairs between two monolingual corpora with margin scoring "
-                    "(Artetxe & Schwenk 2019, as LASER's bitext miner): encode both sides into a reusable "
-                    "float16 embedding cache, find k nearest neighbours in both directions (faiss, or "
-                    "chunked torch without it), score with a margin and write score<TAB>src<TAB>tgt, best "
-                    "first. Ends with a summary: sentences, unique sentences, pairs, time per stage, peak memory.",
-        epilog=SPLIT_EPILOG)
+    mine = add_command(subparsers, "mine", run_mine, "mine translation pairs from two monolingual corpora",
+                       epilog=SPLIT_EPILOG)
     _add_corpus_pair(mine)
     mine.add_argument("--out", required=True, type=Path, help="TSV file to write (replaced only when complete)")
-    _add_model(mine)
-    _add_encoding(mine)
+    _add_encoder(mine)
     _add_search(mine)
     _add_scoring(mine)
     _add_engine(mine)
-    mine.set_defaults(func=run_mine)
 
-    embed = subparsers.add_parser(
-        "mine-embed", help="encode corpora into the mining embedding cache (one part of the shards)",
-        description="Encode the unique sentences of each --input file into float16 cache shards. Run N jobs "
-                    "with --part 0/N .. N-1/N to share the work; each encodes every N-th shard.",
-        epilog=SPLIT_EPILOG)
+    embed = add_command(subparsers, "mine-embed", run_embed,
+                        "encode corpora into the mining embedding cache (one part of the shards)", epilog=SPLIT_EPILOG)
     embed.add_argument("--input", required=True, nargs="+", type=Path, help="corpus files to encode")
     embed.add_argument("--format", default="auto", choices=CORPUS_FORMATS, help=_FORMAT_HELP)
     embed.add_argument("--part", type=_part, default="0/1", help="this job's part, 0-based i/N")
-    _add_model(embed)
-    _add_encoding(embed)
-    embed.set_defaults(func=run_embed)
+    _add_encoder(embed)
 
-    search = subparsers.add_parser(
-        "mine-search", help="search one source part against the whole target side",
-        description="Find the k nearest neighbours of part i/N of the source sentences among all target "
-                    "sentences, and of all target sentences among that part, and save them for mine-merge. "
-                    "Encodes whatever the cache lacks first.",
-        epilog=SPLIT_EPILOG)
+    search = add_command(subparsers, "mine-search", run_search,
+                         "search one source part against the whole target side", epilog=SPLIT_EPILOG)
     _add_corpus_pair(search)
     search.add_argument("--part", type=_part, required=True, help="this job's source part, 0-based i/N")
     search.add_argument("--out", required=True, type=Path, help="neighbour file to write (.npz)")
     search.add_argument("--k", type=positive_int, default=4, help="neighbours per sentence (default 4)")
-    _add_model(search)
-    _add_encoding(search)
+    _add_encoder(search)
     _add_search(search)
-    search.set_defaults(func=run_search)
 
-    merge = subparsers.add_parser(
-        "mine-merge", help="merge mine-search parts, score and write the pairs",
-        description="Combine the neighbour files of all parts 0/N .. N-1/N, then score and write exactly as "
-                    "`mine` does. Needs no model.",
-        epilog=SPLIT_EPILOG)
+    merge = add_command(subparsers, "mine-merge", run_merge, "merge mine-search parts, score and write the pairs",
+                        epilog=SPLIT_EPILOG)
     _add_corpus_pair(merge)
     merge.add_argument("--parts", required=True, nargs="+", type=Path, help="the neighbour files of every part")
     merge.add_argument("--out", required=True, type=Path, help="TSV file to write (replaced only when complete)")
     _add_scoring(merge)
-    merge.set_defaults(func=run_merge)
 
 
 def _add_corpus_pair(parser: argparse.ArgumentParser) -> None:
@@ -109,7 +86,8 @@ def _add_corpus_pair(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="auto", choices=CORPUS_FORMATS, help=_FORMAT_HELP)
 
 
-def _add_model(parser: argparse.ArgumentParser) -> None:
+def _add_encoder(parser: argparse.ArgumentParser) -> None:
+    """The model to encode with, and how: every command that encodes takes both groups."""
     group = parser.add_argument_group("model")
     group.add_argument("--model", default=None,
                        help="encoder: mlsimcse or sentence-transformers folder, or Hub name "
@@ -117,9 +95,6 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pooling", default=None, choices=POOLINGS,
                        help="override the model's pooling")
     group.add_argument("--max-length", type=positive_int, default=None, help="truncate sentences at this many tokens")
-
-
-def _add_encoding(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("encoding and cache")
     group.add_argument("--cache-dir", type=Path, default=None,
                        help="embedding cache root (default: $MLSIMCSE_CACHE_DIR/embeddings or "
@@ -182,6 +157,10 @@ def _add_scoring(parser: argparse.ArgumentParser) -> None:
 
 
 def run_mine(args: argparse.Namespace) -> int:
+    """Mine translation pairs between two monolingual corpora with margin scoring (Artetxe & Schwenk 2019, as
+    LASER's bitext miner): encode both sides into a reusable float16 embedding cache, find k nearest neighbours
+    in both directions (faiss, or chunked torch without it), score with a margin and write score<TAB>src<TAB>tgt,
+    best first. Ends with a summary: sentences, unique sentences, pairs, time per stage, peak memory."""
     from mlsimcse.mining.pipeline import mine_corpora
 
     check_output_path(args.out, inputs=[args.src, args.tgt, args.model])
@@ -200,6 +179,8 @@ def run_mine(args: argparse.Namespace) -> int:
 
 
 def run_embed(args: argparse.Namespace) -> int:
+    """Encode the unique sentences of each --input file into float16 cache shards. Run N jobs with --part 0/N ..
+    N-1/N to share the work; each encodes every N-th shard."""
     from mlsimcse.mining.pipeline import embed_files
 
     complete = embed_files(args.input, _model(args), part=args.part, encoding=_encoding(args),
@@ -210,6 +191,8 @@ def run_embed(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
+    """Find the k nearest neighbours of part i/N of the source sentences among all target sentences, and of all
+    target sentences among that part, and save them for mine-merge. Encodes whatever the cache lacks first."""
     from mlsimcse.mining.pipeline import search_files
 
     check_output_path(args.out, inputs=[args.src, args.tgt, args.model])
@@ -220,6 +203,8 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_merge(args: argparse.Namespace) -> int:
+    """Combine the neighbour files of all parts 0/N .. N-1/N, then score and write exactly as `mine` does. Needs
+    no model."""
     from mlsimcse.mining.pipeline import merge_files
 
     check_output_path(args.out, inputs=[args.src, args.tgt, *args.parts])

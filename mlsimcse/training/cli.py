@@ -10,7 +10,7 @@ import argparse
 import textwrap
 from pathlib import Path
 
-from mlsimcse.cli_types import add_precision_option, positive_int
+from mlsimcse.cli_types import add_command, add_precision_option, positive_int
 from mlsimcse.shipped import CONFIGS, shipped_files
 
 
@@ -36,16 +36,13 @@ class _IntermixedParser(argparse.ArgumentParser):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    train = subparsers.add_parser(
-        "train", help="train an encoder from a YAML config",
-        description="Train a sentence encoder with contrastive objectives (unsup, sup, parallel, distill). "
-                    "Launch with `accelerate launch -m mlsimcse train ...` for several processes or machines.",
+    train = add_command(
+        subparsers, "train", run_train, "train an encoder from a YAML config",
         epilog="examples:\n  mlsimcse train minilm-cpu-parallel max_steps=50 output_dir=runs/try\n"
                "  mlsimcse train minilm-cpu-parallel --resume max_steps=100 output_dir=runs/try\n"
                "  mlsimcse train my-config.yaml\n"
                + textwrap.fill(f"shipped configs: {', '.join(shipped_files(CONFIGS))}", 79,
-                               subsequent_indent="  ", break_on_hyphens=False),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+                               subsequent_indent="  ", break_on_hyphens=False))
     train.__class__ = _IntermixedParser
     train.add_argument("config", help="YAML file with the training config, or a shipped config's short name")
     train.add_argument("overrides", nargs="*", default=[], metavar="key=value",
@@ -54,11 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="continue the run in output_dir from its newest intact checkpoint, with the settings "
                             "it was started with (only max_steps and the logging, evaluation and saving "
                             "intervals may change)")
-    train.set_defaults(func=run_train)
 
-    encode = subparsers.add_parser(
-        "encode", help="embed sentences from a text file into a .npy array",
-        description="Embed one sentence per line of INPUT and save a float32 [N, dim] array.")
+    encode = add_command(subparsers, "encode", run_encode, "embed sentences from a text file into a .npy array")
     encode.add_argument("model", help="saved mlsimcse folder, sentence-transformers folder or Hub name")
     encode.add_argument("--input", required=True, help="UTF-8 text file, one sentence per line")
     encode.add_argument("--output", required=True, help="where to write the .npy array")
@@ -67,10 +61,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     encode.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings")
     encode.add_argument("--device", default=None, help="torch device, e.g. cuda:0 (default: cpu)")
     add_precision_option(encode)
-    encode.set_defaults(func=run_encode)
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """Train a sentence encoder with contrastive objectives (unsup, sup, parallel, distill). Launch with
+    `accelerate launch -m mlsimcse train ...` for several processes or machines."""
     from accelerate import PartialState
 
     from mlsimcse.config import load_config
@@ -84,6 +79,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_encode(args: argparse.Namespace) -> int:
+    """Embed one sentence per line of INPUT and save a float32 [N, dim] array."""
     import numpy as np
 
     from mlsimcse.devices import resolve_device

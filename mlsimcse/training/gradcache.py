@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
-from mlsimcse.records import Example
-
 if TYPE_CHECKING:
+    from mlsimcse.training.batches import TokenizedBatch
     from mlsimcse.training.step import TrainingStep
 
 
@@ -57,24 +56,25 @@ class _Chunk:
     embeddings: torch.Tensor
 
 
-def cached_loss(step: "TrainingStep", batch: list[Example],
-                columns: list[list[str]]) -> tuple[torch.Tensor, Callable[[], None]]:
+def cached_loss(step: "TrainingStep", batch: "TokenizedBatch") -> tuple[torch.Tensor, Callable[[], None]]:
     """The full-batch loss (detached) and a callable that adds its parameter gradients, chunk by chunk.
 
-    ``step`` featurises, embeds and scores exactly as its plain form does; only the chunking differs. Within
-    a mini-batch, rows still run length-sorted under the step's token budget: less padding, same vectors.
+    ``step`` embeds and scores exactly as its plain form does, from the same tokens; only the chunking differs.
+    Each mini-batch is cut to its own longest row, and within it rows still run length-sorted under the step's
+    token budget: less padding, same vectors.
     """
-    accelerator, size = step.accelerator, step.shape.mini_batch_size
+    accelerator, size, rows = step.accelerator, step.shape.mini_batch_size, len(batch.examples)
     chunks = []
     with torch.no_grad():
-        for index, column in enumerate(columns):
-            for texts in _split(column, size):
-                features = step.featurize(list(texts))
+        for index in range(len(batch.columns)):
+            for start in range(0, rows, size):
+                features = step.to_device(batch.rows(index, start, min(start + size, rows)))
                 rng = RngSnapshot.take(accelerator.device)
                 chunks.append(_Chunk(index, features, rng, step.embed(features)))
-        targets = step.targets(batch[0].objective, columns)
+        targets = step.targets(batch.objective, batch.columns)
 
-    cached = [torch.cat([c.embeddings for c in chunks if c.column == i]).requires_grad_() for i in range(len(columns))]
+    columns = len(batch.columns)
+    cached = [torch.cat([c.embeddings for c in chunks if c.column == i]).requires_grad_() for i in range(columns)]
     loss = step.loss(batch, cached, targets)
     gradients = torch.autograd.grad(loss, cached)
     chunk_gradients = [grad for column_grad in gradients for grad in column_grad.split(size)]
@@ -88,7 +88,3 @@ def cached_loss(step: "TrainingStep", batch: list[Example],
                 accelerator.backward((step.embed(chunk.features) * gradient).sum())
 
     return loss.detach(), backward
-
-
-def _split(texts: Sequence[str], size: int) -> list[Sequence[str]]:
-    return [texts[start:start + size] for start in range(0, len(texts), size)]

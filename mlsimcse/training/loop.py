@@ -28,6 +28,7 @@ from mlsimcse.faults import fault_point
 from mlsimcse.model_card import write_model_card
 from mlsimcse.progress import progress_bar
 from mlsimcse.training.allocator import keep_freed_memory
+from mlsimcse.training.batches import BatchLoader
 from mlsimcse.training.cpu_dropout import use_cpu_dropout
 from mlsimcse.training.objectives import ObjectiveLosses
 from mlsimcse.training.run_folder import CHECKPOINTS, MODEL_DIR, RunFolder
@@ -136,7 +137,12 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
     elif folder is not None:
         folder.start(config)
     trackers = RunTrackers.start(accelerator, config, cleanup)
-    batches = iter(sampler)
+    accumulation = config.gradient_accumulation_steps
+    batches = BatchLoader(sampler, step.tokenize, rank=rank, per_process=config.batch_size,
+                          workers=config.dataloader_workers, pin_memory=accelerator.device.type == "cuda",
+                          keep_state_at=lambda drawn: drawn % accumulation == 0 and _saves_at(drawn // accumulation,
+                                                                                               config))
+    cleanup.callback(batches.close)
 
     progress = cleanup.enter_context(progress_bar(total=config.max_steps, initial=state.step, desc="train",
                                                   unit="step", enabled=accelerator.is_local_main_process))
@@ -144,13 +150,13 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
     while state.step < config.max_steps:
         model.train()
         step_losses = []
-        for _ in range(config.gradient_accumulation_steps):
+        for _ in range(accumulation):
             batch = next(batches)
             with accelerator.accumulate(model):
-                loss, backward = step(batch[rank * config.batch_size:(rank + 1) * config.batch_size])
+                loss, backward = step(batch)
                 backward()
             step_losses.append(loss)
-            state.examples_seen += len(batch)
+            state.examples_seen += sampler.batch_size
         mean_loss, finite = _step_outcome(step_losses, accelerator)
         if finite:  # one non-finite micro-batch on any process skips the update everywhere
             accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -159,7 +165,7 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
         state.step += 1
         _count_update(state, finite, accelerator.optimizer_step_was_skipped, scheduler, config.max_nonfinite_steps)
         progress.update(1)
-        record = {"step": state.step, "objective": batch[0].objective, "loss": mean_loss,
+        record = {"step": state.step, "objective": batch.objective, "loss": mean_loss,
                   "lr": scheduler.get_last_lr()[0]}
         if logged := state.step % config.log_every == 0 or state.step == config.max_steps:
             elapsed = time.perf_counter() - started
@@ -175,8 +181,8 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
             folder.log(record)
         trackers.log_step(record, state.step, logged)
         fault_point("after_step", state.step)
-        if state.step % config.save_every == 0 or state.step == config.max_steps:
-            state.sampler, state.scheduler = sampler.state_dict(), scheduler.state_dict()
+        if _saves_at(state.step, config):
+            state.sampler, state.scheduler = batches.sampler_state(), scheduler.state_dict()
             save_checkpoint(accelerator, out / CHECKPOINTS, state, config.keep_last_checkpoints)
     progress.close()
 
@@ -187,6 +193,10 @@ def _train(config: TrainConfig, accelerator: Accelerator, folder: RunFolder | No
     trackers.close(final_evaluation, out / MODEL_DIR, state.step)
     accelerator.end_training()
     return out / MODEL_DIR
+
+
+def _saves_at(step: int, config: TrainConfig) -> bool:
+    return step % config.save_every == 0 or step == config.max_steps
 
 
 def _step_outcome(losses: list[torch.Tensor], accelerator: Accelerator) -> tuple[float, bool]:

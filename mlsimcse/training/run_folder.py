@@ -41,9 +41,9 @@ RESUMES = "resumes.jsonl"
 # it keeps, how the dev set is batched, and how many non-finite steps in a row end the run. Everything else
 # (learning rate, batch size, seed, data, loss, precision, chunking...) would make the resumed run a different
 # run than its checkpoints and config.yaml say. Where the numbers are reported (report_to, tracker_project)
-# changes no step either.
+# changes no step either, nor does how many processes tokenise the batches.
 ALLOWED_ON_RESUME = ("max_steps", "log_every", "eval_every", "save_every", "keep_last_checkpoints",
-                     "eval_batch_size", "max_nonfinite_steps", "report_to", "tracker_project")
+                     "eval_batch_size", "max_nonfinite_steps", "report_to", "tracker_project", "dataloader_workers")
 _NOT_COMPARED = ("output_dir",)  # the folder being resumed, however it was spelled
 _UNSET = object()
 

@@ -1,10 +1,11 @@
 """One training step, built once per run: a batch of examples in, its loss and the backward that applies it out.
 
-A step turns each column of the batch into tokens on the training device, embeds them, asks the teacher for
-targets when the objective distils, and scores the embeddings with the objective's loss. Two forms share that
-featurisation: ``plain`` embeds every column in one forward and keeps the autograd graph; ``cached``
-(GradCache, :mod:`~mlsimcse.training.gradcache`) embeds in mini-batches without a graph and replays them for
-the backward, so a large batch's negatives fit a small batch's memory. Both hand back the loss detached and the
+A step takes a batch whose columns are already tokens (:mod:`~mlsimcse.training.batches`, which tokenises
+ahead of the step), moves them to the training device, embeds them, asks the teacher for targets when the
+objective distils, and scores the embeddings with the objective's loss. Two forms share that featurisation:
+``plain`` embeds every column in one forward and keeps the autograd graph; ``cached`` (GradCache,
+:mod:`~mlsimcse.training.gradcache`) embeds in mini-batches without a graph and replays them for the backward,
+so a large batch's negatives fit a small batch's memory. Both hand back the loss detached and the
 backward as a callable, GradCache's shape (its backward is a pass of its own), so a caller can look at the loss
 before any gradient exists. The loop back-propagates every micro-batch and then decides, with one sync for the
 whole step, whether the update happens.
@@ -20,9 +21,9 @@ from accelerate import Accelerator
 
 from mlsimcse.config import TrainConfig
 from mlsimcse.encoder import SentenceEncoder
-from mlsimcse.records import Example
+from mlsimcse.training.batches import BatchTokenizer, TokenizedBatch
 from mlsimcse.training.gradcache import cached_loss
-from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, text_columns
+from mlsimcse.training.objectives import ObjectiveLosses, batch_groups
 from mlsimcse.training.teacher import FrozenTeacher
 
 StepResult = tuple[torch.Tensor, Callable[[], None]]
@@ -47,21 +48,21 @@ class StepShape:
 class TrainingStep:
     """The run's step. ``model`` is the prepared (possibly DDP-wrapped) encoder; ``encoder`` the bare one.
 
-    The forward must go through ``model`` so distributed wrappers see it; the tokenizer lives on ``encoder``.
+    The forward must go through ``model`` so distributed wrappers see it. :attr:`tokenize` turns examples into
+    the batches the step takes, at the training length, with ``encoder``'s tokenizer.
     """
 
     def __init__(self, model: torch.nn.Module, encoder: SentenceEncoder, losses: ObjectiveLosses,
                  teacher: FrozenTeacher | None, accelerator: Accelerator, shape: StepShape):
         self.model, self.encoder, self.losses, self.teacher = model, encoder, losses, teacher
         self.accelerator, self.shape = accelerator, shape
+        self.tokenize = BatchTokenizer(encoder.tokenizer, shape.max_length or encoder.settings.max_length)
 
-    def __call__(self, batch: list[Example]) -> StepResult:
+    def __call__(self, batch: TokenizedBatch) -> StepResult:
         return self.cached(batch) if self.shape.mini_batch_size else self.plain(batch)
 
-    def featurize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """Tokens of ``texts`` on the training device, truncated to the training length."""
-        tokens = self.encoder.tokenize(texts, self.shape.max_length)
-        return {name: values.to(self.accelerator.device) for name, values in tokens.items()}
+    def to_device(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {name: values.to(self.accelerator.device, non_blocking=True) for name, values in features.items()}
 
     def embed(self, features: dict[str, torch.Tensor], chunk_size: int | None = None) -> torch.Tensor:
         """Float32 sentence vectors (under the run's mixed precision), rows run in length-sorted chunks."""
@@ -72,18 +73,17 @@ class TrainingStep:
         """The teacher's vectors of the first column, for the objective that distils; nothing otherwise."""
         return self.teacher(columns[0]) if objective == "distill" else None
 
-    def loss(self, batch: list[Example], embeddings: list[torch.Tensor],
+    def loss(self, batch: TokenizedBatch, embeddings: list[torch.Tensor],
              targets: torch.Tensor | None) -> torch.Tensor:
-        return self.losses(batch[0].objective, embeddings, batch_groups(batch), targets)
+        return self.losses(batch.objective, embeddings, batch_groups(batch.examples), targets)
 
-    def plain(self, batch: list[Example]) -> StepResult:
-        """Every column concatenated into one forward; the loss's own graph carries the backward."""
-        columns = text_columns(batch[0].objective, batch)
-        features = self.featurize([text for column in columns for text in column])
-        embeddings = self.embed(features, chunk_size=self.shape.chunk_size).split(len(batch))
-        loss = self.loss(batch, list(embeddings), self.targets(batch[0].objective, columns))
+    def plain(self, batch: TokenizedBatch) -> StepResult:
+        """Every column in one forward; the loss's own graph carries the backward."""
+        features = self.to_device(batch.features)
+        embeddings = self.embed(features, chunk_size=self.shape.chunk_size).split(len(batch.examples))
+        loss = self.loss(batch, list(embeddings), self.targets(batch.objective, batch.columns))
         return loss.detach(), lambda: self.accelerator.backward(loss)
 
-    def cached(self, batch: list[Example]) -> StepResult:
+    def cached(self, batch: TokenizedBatch) -> StepResult:
         """The full batch's loss and gradient, embedding ``mini_batch_size`` texts at a time."""
-        return cached_loss(self, batch, text_columns(batch[0].objective, batch))
+        return cached_loss(self, batch)
