@@ -98,9 +98,8 @@ def test_training_truncates_at_max_length_but_the_model_keeps_its_inference_leng
     assert SentenceEncoder.from_pretrained(pinned).settings.max_length == 12
 
 
-def test_resume_after_interruption_ends_with_identical_weights(tmp_path, tiny_bert, monkeypatch):
-    loop.train(_config(tmp_path, tiny_bert, "straight"))
-
+def _crash_at_step_5_then_resume(config, monkeypatch) -> None:
+    """Train until the loss of step 5 is asked for, die there (after the step-3 checkpoint), then resume."""
     calls = {"n": 0}
     original = ObjectiveLosses.forward
 
@@ -112,9 +111,15 @@ def test_resume_after_interruption_ends_with_identical_weights(tmp_path, tiny_be
 
     monkeypatch.setattr(ObjectiveLosses, "forward", crash_on_fifth_step)
     with pytest.raises(KeyboardInterrupt):
-        loop.train(_config(tmp_path, tiny_bert, "interrupted"))
+        loop.train(config)
     monkeypatch.setattr(ObjectiveLosses, "forward", original)
-    loop.train(_config(tmp_path, tiny_bert, "interrupted"), resume=True)
+    loop.train(config, resume=True)
+
+
+def test_resume_after_interruption_ends_with_identical_weights(tmp_path, tiny_bert, monkeypatch):
+    loop.train(_config(tmp_path, tiny_bert, "straight"))
+
+    _crash_at_step_5_then_resume(_config(tmp_path, tiny_bert, "interrupted"), monkeypatch)
 
     straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "interrupted")
     assert straight.keys() == resumed.keys()
@@ -144,20 +149,7 @@ def test_tokenising_in_worker_processes_trains_the_same_weights_and_resumes_exac
     monkeypatch.setattr(BatchTokenizer, "__call__", tokenize)
     assert str(os.getpid()) not in {p.name for p in pids.iterdir()} and len(list(pids.iterdir())) == 2
 
-    calls = {"n": 0}
-    original = ObjectiveLosses.forward
-
-    def crash_on_fifth_step(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(ObjectiveLosses, "forward", crash_on_fifth_step)
-    with pytest.raises(KeyboardInterrupt):
-        loop.train(_config(tmp_path, tiny_bert, "interrupted", **workers))
-    monkeypatch.setattr(ObjectiveLosses, "forward", original)
-    loop.train(_config(tmp_path, tiny_bert, "interrupted", **workers), resume=True)
+    _crash_at_step_5_then_resume(_config(tmp_path, tiny_bert, "interrupted", **workers), monkeypatch)
 
     reference = _weights(tmp_path / "in-process")
     for run in ("workers", "interrupted"):
