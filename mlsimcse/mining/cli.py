@@ -23,7 +23,7 @@ from mlsimcse.choices import (
 from mlsimcse.cli_types import add_command, add_precision_option, positive_int
 from mlsimcse.errors import InputError
 from mlsimcse.io_utils import check_output_path
-from mlsimcse.paths import default_base_model
+from mlsimcse.paths import multilingual_base_model
 
 SPLIT_EPILOG = ("For corpora that outgrow one machine run, with any job scheduler: "
                 "`mlsimcse mine-embed --input SRC TGT --part i/N` (N jobs), then "
@@ -91,7 +91,7 @@ def _add_encoder(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", default=None,
                        help="encoder: mlsimcse or sentence-transformers folder, or Hub name "
-                            "(default: the shared all-MiniLM-L6-v2)")
+                            "(default: multilingual-e5-small, the shared copy, else its Hub name)")
     group.add_argument("--pooling", default=None, choices=POOLINGS,
                        help="override the model's pooling")
     group.add_argument("--max-length", type=positive_int, default=None, help="truncate sentences at this many tokens")
@@ -217,7 +217,7 @@ def run_merge(args: argparse.Namespace) -> int:
 def _model(args: argparse.Namespace):
     from mlsimcse.mining.options import ModelSpec
 
-    return ModelSpec(args.model or default_base_model(), pooling=args.pooling, max_length=args.max_length)
+    return ModelSpec(args.model or multilingual_base_model(), pooling=args.pooling, max_length=args.max_length)
 
 
 def _scoring(args: argparse.Namespace):
