@@ -1,4 +1,4 @@
-"""One training step, built once per run: a batch of examples in, its loss and the backward that applies it out.
+"""One training step, built once per run: a tokenised batch in, its loss and the backward that applies it out.
 
 A step takes a batch whose columns are already tokens (:mod:`~mlsimcse.training.batches`, which tokenises
 ahead of the step), moves them to the training device, embeds them, asks the teacher for targets when the
