@@ -109,11 +109,17 @@ def test_bad_source_prompts_are_config_errors(tmp_path, prompt, message):
 def test_training_encodes_the_prompted_texts(tmp_path, tiny_bert, monkeypatch):
     from mlsimcse.config import load_config
     from mlsimcse.training import loop
+    from mlsimcse.training.batches import BatchTokenizer
 
     seen = []
-    tokenize = SentenceEncoder.tokenize
-    monkeypatch.setattr(SentenceEncoder, "tokenize",
-                        lambda self, texts, max_length=None: seen.extend(texts) or tokenize(self, texts, max_length))
+    tokenize = BatchTokenizer.__call__
+
+    def spy(self, examples):
+        batch = tokenize(self, examples)
+        seen.extend(text for column in batch.columns for text in column)
+        return batch
+
+    monkeypatch.setattr(BatchTokenizer, "__call__", spy)
     source = f"{{path: {_pairs_file(tmp_path)}, prompt: {{source: 'the '}}}}"
     config = load_config(None, [f"output_dir={tmp_path / 'run'}", f"model.name_or_path={tiny_bert}",
                                 "batch_size=4", "max_steps=1", "eval_task=null", f"data.sources=[{source}]"])
