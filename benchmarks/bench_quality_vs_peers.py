@@ -172,7 +172,9 @@ def peer_rows(recipe: Path) -> tuple[list[tuple[str, ...]], dict[str, Any]]:
     output that mlsimcse trains on. MultipleNegativesRankingLoss reads each shape as the matching SimCSE
     objective: a translation pair as (anchor, positive); an NLI triplet as (anchor, positive, hard negative); a
     dropout sentence as (sentence, sentence), sentence-transformers' own form of unsupervised SimCSE, in which
-    dropout makes the two passes differ. A recipe mixing shapes is refused: one dataset has one set of columns.
+    dropout makes the two passes differ. A graded pair is (sentence1, sentence2, score), trained with
+    sentence-transformers' CoSENTLoss as mlsimcse trains it (:func:`peer_losses`). A recipe mixing shapes is
+    refused: one dataset has one set of columns.
     """
     from mlsimcse.data import load_recipe_examples
 
@@ -182,16 +184,32 @@ def peer_rows(recipe: Path) -> tuple[list[tuple[str, ...]], dict[str, Any]]:
         raise SystemExit(f"{recipe}: the peers need one example shape per recipe, but it gives {widths} texts")
     if widths[0] == 1:
         return [(example.texts[0], example.texts[0]) for example in examples], manifest
+    if any(example.objective == "scored" for example in examples):
+        return [(*example.texts, example.score) for example in examples], manifest
     return [tuple(example.texts) for example in examples], manifest
 
 
 PEER_COLUMNS = ("anchor", "positive", "negative")
+SCORED_COLUMNS = ("sentence1", "sentence2", "score")
+
+
+def is_scored(rows: list[tuple]) -> bool:
+    return isinstance(rows[0][-1], float)
+
+
+def peer_losses(model, loss_name: str, sources: dict[str, tuple[list[tuple], float]]) -> dict[str, Any]:
+    """Dataset name -> its loss: the peer's ranking loss for pairs and triplets, CoSENTLoss for graded pairs
+    (scale 20 and cosine similarity, each loss's own defaults)."""
+    from sentence_transformers.sentence_transformer import losses
+
+    ranking = getattr(losses, loss_name)(model)
+    return {name: losses.CoSENTLoss(model) if is_scored(rows) else ranking for name, (rows, _) in sources.items()}
 
 
 def rows_digest(rows: list[tuple[str, ...]]) -> str:
     digest = hashlib.sha256()
     for row in rows:
-        digest.update(("\t".join(row) + "\n").encode("utf-8"))
+        digest.update(("\t".join(map(str, row)) + "\n").encode("utf-8"))
     return digest.hexdigest()
 
 
@@ -262,7 +280,6 @@ def train_st_peer(key: str, folder: Path, base: str, sources: dict[str, tuple[li
     import transformers
     from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                        SentenceTransformerTrainingArguments)
-    from sentence_transformers.sentence_transformer import losses
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
     loss_name, learning_rate, warmup = ST_PEERS[key]
@@ -274,11 +291,11 @@ def train_st_peer(key: str, folder: Path, base: str, sources: dict[str, tuple[li
     model = SentenceTransformer(base)
     model.max_seq_length = max_length
     dataset = datasets.DatasetDict({
-        name: datasets.Dataset.from_dict({column: [row[i] for row in rows]
-                                          for i, column in enumerate(PEER_COLUMNS[:len(rows[0])])})
+        name: datasets.Dataset.from_dict({column: [row[i] for row in rows] for i, column in
+                                          enumerate(SCORED_COLUMNS if is_scored(rows) else PEER_COLUMNS[:len(rows[0])])})
         for name, (rows, _) in sources.items()})
     weights = [weight for _, weight in sources.values()]
-    loss = getattr(losses, loss_name)(model)  # scale 20, cosine similarity: the loss's own defaults
+    loss = peer_losses(model, loss_name, sources)
     training_args = SentenceTransformerTrainingArguments(
         output_dir=str(scratch),
         max_steps=args.steps,

@@ -13,7 +13,7 @@ own positive. Inputs, in order:
 With ``temperature = 1 / scale`` and no options it equals sentence-transformers'
 ``MultipleNegativesRankingLoss``; ``symmetric=True`` adds the positive -> anchor direction, as
 ``MultipleNegativesSymmetricRankingLoss`` does. :class:`DistillationLoss` keeps a student close to a frozen
-teacher (Reimers & Gurevych 2020).
+teacher (Reimers & Gurevych 2020). :class:`CoSENTLoss` learns from graded pairs (STS gold scores).
 """
 
 from __future__ import annotations
@@ -162,6 +162,32 @@ class DistillationLoss(nn.Module):
             total = total + ((_cosine(student, teacher) - target) ** 2).sum(dim=1).mean()
             total = total + ((_cosine(student, student) - target) ** 2).sum(dim=1).mean()
         return total
+
+
+class CoSENTLoss(nn.Module):
+    """CoSENT (Su 2022): every pair of pairs in the batch whose gold scores are ordered is a ranking constraint.
+
+    Inputs: ``first``, ``second`` (``[B, d]``, row ``i`` is pair ``i``) and ``scores`` (``[B]``, any scale).
+    With ``c = cos(first_i, second_i) / temperature``, the loss is ``log(1 + sum exp(c_j - c_i))`` over all
+    ``(i, j)`` with ``scores_i > scores_j``. Only the order of the scores counts, which is what Spearman
+    correlation, the STS metric, rewards: a cosine regression (CosineSimilarityLoss) would also pull every
+    cosine onto an absolute target the model has no reason to match. With ``temperature = 1 / scale`` it equals
+    sentence-transformers' ``CoSENTLoss`` (scale 20 there = temperature 0.05, SimCSE's). The constraints are
+    within this process's batch.
+    """
+
+    def __init__(self, temperature: float = 0.05):
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError("temperature must be positive")
+        self.temperature = temperature
+
+    def forward(self, first: torch.Tensor, second: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        cosines = F.cosine_similarity(first, second, dim=-1) / self.temperature
+        scores = scores.to(cosines.device)
+        ordered = scores[:, None] > scores[None, :]  # [i, j]: pair i should score above pair j
+        violations = (cosines[None, :] - cosines[:, None])[ordered]
+        return torch.logsumexp(torch.cat([violations.new_zeros(1), violations]), dim=0)
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

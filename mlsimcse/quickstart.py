@@ -57,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
     trained model on the quick suite (multilingual STS-B, cross-lingual STS-B, STS17, Tatoeba-14). The default
     recipe fine-tunes multilingual-e5-small (the shared copy, else its Hub name) on translation pairs (STS-B train
     in nine languages, Tatoeba Challenge in thirteen) distilled from a frozen copy of the base model plus the
-    pairs themselves, cross-lingual XNLI triplets (supervised SimCSE), and dropout sentences in ten languages
-    (unsupervised SimCSE), and saves the WiSE-FT blend of trained and base weights. --recipe
+    pairs themselves, cross-lingual XNLI triplets (supervised SimCSE), STS-B train pairs with their gold scores
+    within and across eleven languages (CoSENT), and dropout sentences in ten languages (unsupervised SimCSE),
+    and saves the WiSE-FT blend of trained and base weights. --recipe
     english-to-multilingual makes the English all-MiniLM-L6-v2 cross-lingual instead. Evaluation sentences are
     removed from all training data. Runs offline on ../shared."""
     import torch

@@ -9,23 +9,28 @@ unsup      (sentence,)                              the sentence twice through d
 distill    (sentence,) or (source, translation)     student(each text) vs frozen teacher(texts[0])
 parallel   (source, translation)                    translation is the positive
 sup        (anchor, positive, hard_negative)        positive vs in-batch + the hard negative
+scored     (sentence1, sentence2) and a ``score``   the pairs' cosines ranked as their gold scores
 ========== ======================================== =============================================
 
 ``group`` names the set of examples that say the same thing (one source sentence and its translations,
 one premise and its hypotheses). The sampler keeps one member of a group per batch and the loss masks
-same-group candidates, so a translation of the anchor is never pushed away as a negative.
+same-group candidates, so a translation of the anchor is never pushed away as a negative. ``score`` is the
+graded similarity of a ``scored`` pair (STS gold, any scale: only its order within a batch is used); no other
+objective has one.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlsimcse.errors import InputError
 from mlsimcse.text_lines import iter_lines
 
-OBJECTIVES: dict[str, tuple[int, ...]] = {"unsup": (1,), "distill": (1, 2), "parallel": (2,), "sup": (3,)}
+OBJECTIVES: dict[str, tuple[int, ...]] = {"unsup": (1,), "distill": (1, 2), "parallel": (2,), "sup": (3,),
+                                          "scored": (2,)}
 """Objective name -> the numbers of texts an example of it may have."""
 
 OBJECTIVE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -33,6 +38,7 @@ OBJECTIVE_COLUMNS: dict[str, tuple[str, ...]] = {
     "distill": ("sentence", "translation"),
     "parallel": ("source", "translation"),
     "sup": ("anchor", "positive", "negative"),
+    "scored": ("sentence1", "sentence2"),
 }
 """Objective name -> what its texts are called, by position (a recipe's Hub ``columns`` and prompts name them)."""
 
@@ -47,6 +53,7 @@ class Example:
     group: str | None = None
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    score: float | None = None
 
     def __post_init__(self) -> None:
         want = OBJECTIVES.get(self.objective)
@@ -60,6 +67,12 @@ class Example:
                 raise InputError(f"{self.objective!r} example has an empty {OBJECTIVE_COLUMNS[self.objective][i]}")
         if self.langs and len(self.langs) != len(self.texts):
             raise InputError(f"langs has {len(self.langs)} entries for {len(self.texts)} text(s)")
+        if self.objective == "scored":
+            number = isinstance(self.score, (int, float)) and not isinstance(self.score, bool)
+            if not number or not math.isfinite(self.score):
+                raise InputError(f"a 'scored' example needs a finite number as its score, got {self.score!r}")
+        elif self.score is not None:
+            raise InputError(f"only a 'scored' example has a score; this one is {self.objective!r}")
 
     def to_json(self) -> str:
         row: dict[str, Any] = {"objective": self.objective, "texts": list(self.texts)}
@@ -71,6 +84,8 @@ class Example:
             row["source"] = self.source
         if self.meta:
             row["meta"] = self.meta
+        if self.score is not None:
+            row["score"] = self.score
         return json.dumps(row, ensure_ascii=False)
 
     @classmethod
@@ -83,6 +98,7 @@ class Example:
                 group=None if row.get("group") is None else str(row["group"]),
                 source=row.get("source", ""),
                 meta=row.get("meta") or {},
+                score=row.get("score"),
             )
         except KeyError as err:
             raise InputError(f"missing field {err.args[0]!r}") from None

@@ -103,3 +103,34 @@ def test_hub_nli_rows_aligned_across_language_configs_become_crosslingual_triple
     for example in examples:
         assert example.texts[1] == positives[example.langs[1]] and example.texts[2] == negatives[example.langs[2]]
     assert manifest["sources"]["xnli"]["rows_read"] == 6
+
+
+def test_hub_scored_pairs_aligned_across_language_configs_are_crossed_with_the_pivot(tmp_path):
+    rows = {"en": [("A cat sits.", "A cat is sitting.", 4.8), ("Rain.", "Sun.", 0.2)],
+            "de": [("Eine Katze sitzt.", "Eine Katze sitzt da.", 4.8), ("Regen.", "Sonne.", "n/a")]}
+    for lang, lang_rows in rows.items():
+        write_jsonl(tmp_path / f"sts-{lang}.jsonl",
+                    [{"sentence1": a, "sentence2": b, "similarity_score": score} for a, b, score in lang_rows])
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(textwrap.dedent(f"""
+        name: sts-hub
+        decontaminate: false
+        sources:
+          - name: sts
+            kind: aligned_text
+            shape: scored
+            cross_lingual: true
+            on_bad_row: skip
+            languages: [en, de]
+            hub: {{dataset: json, data_files: "{tmp_path}/sts-{{lang}}.jsonl", split: train,
+                   columns: {{sentence1: sentence1, sentence2: sentence2, score: similarity_score}}}}
+    """), encoding="utf-8")
+    examples, manifest = load_recipe_examples(recipe, data_root=tmp_path, form="hub")
+    assert [(ex.texts, ex.langs, ex.score) for ex in examples] == [
+        (("A cat sits.", "A cat is sitting."), ("en", "en"), 4.8),
+        (("Eine Katze sitzt.", "Eine Katze sitzt da."), ("de", "de"), 4.8),
+        (("A cat sits.", "Eine Katze sitzt da."), ("en", "de"), 4.8),
+        (("Eine Katze sitzt.", "A cat is sitting."), ("de", "en"), 4.8),
+        (("Rain.", "Sun."), ("en", "en"), 0.2),  # German row 2 has no score: only English is left of that row
+    ]
+    assert manifest["sources"]["sts"]["rows_read"] == 4

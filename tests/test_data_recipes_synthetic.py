@@ -10,9 +10,11 @@ import pytest
 
 from mlsimcse.data import MixtureBatchSampler, MixtureConfig, SourceSpec
 from mlsimcse.data.build import build_dataset
+from mlsimcse.data.dataset_files import examples_file, read_arrow
 from mlsimcse.data.pipeline import load_recipe_examples
 from mlsimcse.data.recipe import load_recipe
 from mlsimcse.errors import InputError
+from mlsimcse.records import Example, read_examples_jsonl
 
 EVAL_FILES = {
     "tatoeba_laser/tatoeba.deu-eng.deu": "Ich bin ein Testsatz.\n",
@@ -96,6 +98,68 @@ def test_parallel_rows_pair_up_and_eval_sentences_are_removed(root, tmp_path):
     assert report["rows_read"] == 6 and report["candidates"] == 6 and report["examples"] == 5
     assert manifest["examples_by_language"] == {"parallel/en-de": 5}
     assert set(report["inputs_sha256"]) == {"sts/en.csv", "sts/de.csv"}
+
+
+SCORED = """
+    name: graded
+    sources:
+      - name: sts-scored
+        kind: aligned_text
+        shape: scored
+        cross_lingual: true
+        languages: [en, de]
+        local: {format: csv, sets: ["sts/{lang}.csv"], width: 3, columns: [0, 1], score_column: 2}
+"""
+
+
+def test_scored_rows_give_each_language_and_both_crossings_at_the_row_score(root, tmp_path):
+    examples, manifest = load_recipe_examples(write_recipe(tmp_path, SCORED), data_root=root)
+    pairs = {(ex.texts, ex.langs): ex.score for ex in examples}
+    assert pairs == {
+        (("A cat sits.", "A dog, barking."), ("en", "en")): 4.0,
+        (("Eine Katze sitzt.", "Ein Hund, bellend."), ("de", "de")): 4.0,
+        (("A cat sits.", "Ein Hund, bellend."), ("en", "de")): 4.0,
+        (("Eine Katze sitzt.", "A dog, barking."), ("de", "en")): 4.0,
+        (("Rain.", "Sun."), ("en", "en")): 0.5,
+        (("Regen.", "Sonne."), ("de", "de")): 0.5,
+        (("Rain.", "Sonne."), ("en", "de")): 0.5,
+        (("Regen.", "Sun."), ("de", "en")): 0.5,
+    }, "row 2 holds an evaluation sentence in both languages: all of its pairs are removed"
+    assert len({ex.group for ex in examples}) == 2, "the pairs of one row share its group"
+    assert manifest["examples_by_language"] == {"scored/en": 2, "scored/de": 2, "scored/en-de": 2, "scored/de-en": 2}
+    build_dataset(write_recipe(tmp_path, SCORED), tmp_path / "built", data_root=root, fmt="arrow")
+    assert sorted(ex.score for ex in read_arrow(examples_file(tmp_path / "built"))) == [0.5] * 4 + [4.0] * 4
+
+
+def test_a_scored_row_with_an_evaluation_sentence_in_one_language_is_removed_in_every_language(root, tmp_path):
+    write_files(root, {"sts2/en.csv": "A cat sits.,Another held-out one.,2.0\r\nRain.,Sun.,0.5\r\n",
+                       "sts2/de.csv": "Eine Katze sitzt.,Ein anderer.,2.0\r\nRegen.,Sonne.,0.5\r\n"})
+    examples, manifest = load_recipe_examples(write_recipe(tmp_path, SCORED.replace("sts/", "sts2/")), data_root=root)
+    assert {ex.texts for ex in examples} == {("Rain.", "Sun."), ("Regen.", "Sonne."), ("Rain.", "Sonne."),
+                                             ("Regen.", "Sun.")}, "the German pair of row 1 is an STS-B test pair"
+    report = manifest["sources"]["sts-scored"]
+    assert report["decontaminated_by_language"] == {"en": 1, "de": 1, "en-de": 1, "de-en": 1}
+    assert report["candidates"] == 8 and report["examples"] == 4
+
+
+def test_a_scored_source_without_its_score_column_is_refused_when_read(root, tmp_path):
+    recipe = write_recipe(tmp_path, SCORED.replace(", score_column: 2", ""))
+    with pytest.raises(InputError, match=r"sources\[0\] \(sts-scored\)\.local: scored pairs need .*score_column"):
+        load_recipe(recipe)
+
+
+def test_a_scored_example_needs_a_finite_score_and_no_other_objective_has_one(tmp_path):
+    with pytest.raises(InputError, match="a 'scored' example needs a finite number as its score, got None"):
+        Example("scored", ("A cat sits.", "A dog barks."))
+    with pytest.raises(InputError, match="got nan"):
+        Example("scored", ("A cat sits.", "A dog barks."), score=float("nan"))
+    with pytest.raises(InputError, match="only a 'scored' example has a score; this one is 'parallel'"):
+        Example("parallel", ("A cat sits.", "Eine Katze sitzt."), score=1.0)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(Example("scored", ("a", "b"), score=2.5).to_json() + "\n"
+                    + '{"objective": "scored", "texts": ["a", "b"], "score": "high"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"rows\.jsonl:2: .*got 'high'"):
+        read_examples_jsonl(str(rows))
 
 
 def test_unsup_sentences_share_the_group_of_their_translations_and_are_deduplicated(root, tmp_path):

@@ -51,9 +51,11 @@ def _example(objective: str, i: int) -> Example:
     n = len(SENTENCES)
     texts = {"unsup": (SENTENCES[i % n],),
              "parallel": (SENTENCES[i % n], SENTENCES[(i + 7) % n]),
-             "sup": (SENTENCES[i % n], SENTENCES[(i + 3) % n], SENTENCES[(i + 11) % n])}[objective]
+             "sup": (SENTENCES[i % n], SENTENCES[(i + 3) % n], SENTENCES[(i + 11) % n]),
+             "scored": (SENTENCES[i % n], SENTENCES[(i + 5) % n])}[objective]
     # Example 0 shares its group with 5 and with B + 1 (on the second process), so masking has work to do.
-    return Example(objective, texts, group=None if objective == "unsup" else f"g{0 if i in (5, B + 1) else i}")
+    return Example(objective, texts, group=None if objective == "unsup" else f"g{0 if i in (5, B + 1) else i}",
+                   score=(i * 7 % 11) / 2 if objective == "scored" else None)
 
 
 def _batch(objective: str, size: int = B) -> list[Example]:
@@ -150,7 +152,8 @@ def _assert_same(got, want):
         torch.testing.assert_close(got_grads[name], want_grads[name], msg=lambda m, name=name: f"{name}: {m}")
 
 
-@pytest.mark.parametrize("objective,chunk_tokens", [("sup", None), ("parallel", None), ("parallel", TOKENS_PER_ROW)])
+@pytest.mark.parametrize("objective,chunk_tokens", [("sup", None), ("parallel", None), ("parallel", TOKENS_PER_ROW),
+                                                    ("scored", None)])
 def test_equals_the_trainers_plain_step_without_dropout(random_encoder, objective, chunk_tokens):
     accelerator = _accelerator()
     batch = _batch(objective)

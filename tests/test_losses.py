@@ -1,4 +1,4 @@
-"""InfoNCE parity with sentence-transformers, false-negative masking, SimCSE weights, margin, distillation."""
+"""InfoNCE and CoSENT parity with sentence-transformers, false-negative masking, SimCSE weights, margin, distillation."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from sentence_transformers.sentence_transformer.losses import CoSENTLoss as CoSENTLoss_ST
 from sentence_transformers.sentence_transformer.losses import (
     MultipleNegativesRankingLoss,
     MultipleNegativesSymmetricRankingLoss,
 )
 
-from mlsimcse.losses import DistillationLoss, InfoNCELoss, group_ids
+from mlsimcse.losses import CoSENTLoss, DistillationLoss, InfoNCELoss, group_ids
 
 B, D = 8, 16
 
@@ -153,3 +154,20 @@ def test_similarity_distillation_matches_hand_formula_and_terms_add():
     for bad in ("cosine", "mse+mse", "mse+"):
         with pytest.raises(ValueError, match="distillation mode"):
             DistillationLoss(bad)
+
+
+def test_cosent_matches_sentence_transformers_cosent_loss():
+    first, second = _embeddings(2, seed=3)
+    scores = torch.tensor([0.0, 1.5, 1.5, 2.0, 3.2, 4.0, 5.0, 0.4], dtype=torch.float64)
+    ours = CoSENTLoss(temperature=0.05)(first, second, scores)
+    reference = CoSENTLoss_ST(model=None, scale=20.0).compute_loss_from_embeddings([first, second], scores)
+    assert abs(ours.item() - reference.item()) < 1e-9
+    for a, b in zip(_grads(ours, [first, second]), _grads(reference, [first, second])):
+        torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-6)
+
+
+def test_cosent_is_log_two_for_one_ordered_pair_at_equal_cosines_and_ignores_ties():
+    same = F.normalize(torch.ones(2, 4, dtype=torch.float64), dim=-1)
+    loss = CoSENTLoss()(same, same, torch.tensor([1.0, 2.0]))
+    assert loss.item() == pytest.approx(math.log(2))  # log(1 + exp(0)): one ordered pair, no margin either way
+    assert CoSENTLoss()(same, same, torch.tensor([3.0, 3.0])).item() == 0.0  # equal scores: no constraint

@@ -8,6 +8,8 @@ frozen where it does not matter) so the whole file stays within a few CPU minute
 from __future__ import annotations
 
 import collections
+import csv
+import itertools
 import json
 import os
 import signal
@@ -121,8 +123,25 @@ def _triplets(data: Path, count: int) -> list[Example]:
     return out
 
 
+def _scored(data: Path, count: int) -> list[Example]:
+    """STS-B train pairs with their gold scores: English sentence 1 with German, Russian and Chinese sentence 2."""
+    def rows(lang: str) -> list[list[str]]:
+        path = data / "stsb_multi_mt" / f"stsb-{lang}-train.csv"
+        with path.open(encoding="utf-8", newline="") as handle:
+            return list(itertools.islice(csv.reader(handle), 200))
+
+    english = rows("en")
+    out = []
+    for lang in ("de", "ru", "zh"):
+        for i, (en, xx) in enumerate(zip(english[::3], rows(lang)[::3])):
+            out.append(Example("scored", (en[0], xx[1]), ("mul", "mul"), group=f"{lang}-{i}", score=float(en[2])))
+    return out[:count]
+
+
 def _examples(objective: str, data: Path) -> list[Example]:
     """One batch of real examples in many languages, tagged as one (``mul``) so the sampler keeps them together."""
+    if objective == "scored":
+        return _scored(data, BATCH)
     if objective == "sup":
         return [Example("sup", ex.texts, ("mul",) * 3, group=ex.group) for ex in _triplets(data, BATCH)]
     pairs = _pairs(data, BATCH)
@@ -162,7 +181,7 @@ def trained(multilingual_e5, shared_data, tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize("objective", ["unsup", "sup", "parallel", "distill"])
+@pytest.mark.parametrize("objective", ["unsup", "sup", "parallel", "distill", "scored"])
 def test_each_objective_trains_with_falling_loss(trained, objective):
     losses = _losses(trained(objective))
     print(f"\n{objective}: losses {[round(loss, 4) for loss in losses]}")

@@ -91,3 +91,17 @@ def test_arrow_files_of_the_earlier_file_form_still_read(tmp_path):
     new = tmp_path / "new.arrow"
     assert write_arrow(new, examples) == 5 and list(read_arrow(new)) == examples
     assert new.read_bytes()[:6] != b"ARROW1"  # the stream form
+
+
+def test_scores_round_trip_and_files_written_before_scored_pairs_still_read(tmp_path):
+    scored = [Example("scored", (f"a {i}", f"b {i}"), ("en", "de"), group=str(i), score=i / 2) for i in range(4)]
+    new = tmp_path / "new.arrow"
+    write_arrow(new, scored)
+    assert [ex.score for ex in read_arrow(new)] == [0.0, 0.5, 1.0, 1.5]
+    plain = [Example("parallel", (f"en {i}", f"de {i}"), ("en", "de"), group=str(i)) for i in range(3)]
+    schema = _arrow_schema().remove(_arrow_schema().get_field_index("score"))
+    batch = _to_record_batch(plain).drop_columns(["score"])
+    old = tmp_path / "old.arrow"
+    with pa.OSFile(str(old), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        writer.write_batch(batch)
+    assert list(read_arrow(old)) == plain

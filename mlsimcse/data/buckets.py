@@ -24,10 +24,11 @@ UNKNOWN_LANGUAGE = "und"
 
 
 def language_key(example: Example) -> str:
-    """The language a batch is homogeneous in: the pair for translations, else the first text's language."""
+    """The language a batch is homogeneous in: the pair for translations and cross-lingual scored pairs, else the
+    first text's language."""
     if not example.langs:
         return UNKNOWN_LANGUAGE
-    if example.objective == "parallel":
+    if example.objective == "parallel" or (example.objective == "scored" and len(set(example.langs)) > 1):
         return "-".join(example.langs)
     return example.langs[0]
 

@@ -1,6 +1,8 @@
 """The clean-up every recipe source goes through, in a fixed order so the manifest counts are comparable.
 
-1. decontamination: any text found in an evaluation set drops the example (counted per language);
+1. decontamination: any text found in an evaluation set drops the example (counted per language); for scored
+   pairs, the whole row: STS-B's train pairs *are* SemEval STS test pairs, so a German translation of an
+   English test pair is that test pair with its gold score, even where no German test set exists to catch it;
 2. length: texts shorter than ``min_chars`` or longer than ``max_chars`` characters;
 3. identical texts: a pair or triplet whose texts normalise to the same string teaches nothing;
 4. duplicates: an example whose normalised texts were all seen before in this source.
@@ -26,8 +28,8 @@ class ExampleCleaner:
         self._seen: set[tuple[str, ...]] = set()
 
     def keep(self, example: Example) -> bool:
-        keys = tuple(normalize_text(text) for text in example.texts)
-        if any(key in self._eval_keys for key in keys):
+        keys = _keys(example)
+        if self._holds_eval_sentence(keys):
             self._report.decontaminated[language_key(example)] += 1
             return False
         reason = self._rejection(example, keys)
@@ -35,6 +37,17 @@ class ExampleCleaner:
             self._report.dropped[reason] += 1
             return False
         return True
+
+    def keep_row(self, row: list[Example]) -> list[Example]:
+        """The kept examples of one aligned row (one group): none if any of them holds an evaluation sentence."""
+        if any(self._holds_eval_sentence(_keys(example)) for example in row):
+            for example in row:
+                self._report.decontaminated[language_key(example)] += 1
+            return []
+        return [example for example in row if self.keep(example)]
+
+    def _holds_eval_sentence(self, keys: tuple[str, ...]) -> bool:
+        return any(key in self._eval_keys for key in keys)
 
     def _rejection(self, example: Example, keys: tuple[str, ...]) -> str | None:
         if any(len(text) < self._source.min_chars for text in example.texts):
@@ -48,3 +61,7 @@ class ExampleCleaner:
                 return "duplicate"
             self._seen.add(keys)
         return None
+
+
+def _keys(example: Example) -> tuple[str, ...]:
+    return tuple(normalize_text(text) for text in example.texts)

@@ -43,6 +43,7 @@ def _arrow_schema() -> pa.Schema:
             ("group", pa.string()),
             ("source", pa.string()),
             ("meta", pa.string()),
+            ("score", pa.float64()),
         ]
     )
 
@@ -76,6 +77,7 @@ def _to_record_batch(examples: list[Example]) -> pa.RecordBatch:
         "group": [ex.group for ex in examples],
         "source": [ex.source for ex in examples],
         "meta": [json.dumps(ex.meta, ensure_ascii=False) if ex.meta else None for ex in examples],
+        "score": [ex.score for ex in examples],
     }
     return pa.RecordBatch.from_pydict(columns, schema=_arrow_schema())
 
@@ -91,7 +93,10 @@ def open_arrow(path: Path) -> pa.Table:
         table = pa.ipc.open_file(source).read_all() if is_file_form else pa.ipc.open_stream(source).read_all()
     except (pa.ArrowInvalid, OSError) as err:
         raise InputError(f"not a readable Arrow file ({err})", path=path) from None
-    if not table.schema.equals(_arrow_schema()):
+    schema = _arrow_schema()
+    if table.schema.equals(schema.remove(schema.get_field_index("score"))):  # written before scored pairs existed
+        table = table.append_column(schema.field("score"), pa.nulls(table.num_rows, pa.float64()))
+    if not table.schema.equals(schema):
         raise InputError(f"not an examples file: its columns are {table.schema.names}", path=path)
     return table
 

@@ -7,13 +7,16 @@ language or language pair in its own config.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import math
+from typing import Any, Callable, Iterator
 
 from datasets import load_dataset
 
+from mlsimcse.data.aligned_source import scored_pairs
 from mlsimcse.data.local_files import OnProblem, RowCells
 from mlsimcse.data.nli_source import nli_triplets, source_rng
 from mlsimcse.data.recipe import NLI_ROW_COLUMNS, HubForm, SourceRecipe
+from mlsimcse.data.recipe_checks import SCORE_COLUMN
 from mlsimcse.data.report import SourceReport
 from mlsimcse.data.sentence_split import split_sentences
 from mlsimcse.data.text_files import RowProblem, check_same_length
@@ -25,6 +28,9 @@ def read_hub_source(source: SourceRecipe, report: SourceReport, on_problem: OnPr
     """Examples of every language of the source, read from the Hub (or a local ``datasets`` builder)."""
     if source.hub.nli_rows:
         yield from _nli_triplets(source, report, on_problem, seed)
+        return
+    if source.shape == "scored":
+        yield from _scored_pairs(source, report, on_problem)
         return
     languages = source.other_languages if source.shape == "parallel" else source.languages
     for lang in languages:
@@ -48,19 +54,63 @@ def _rows(source: SourceRecipe, lang: str, report: SourceReport) -> Iterator[tup
 
 def _nli_triplets(source: SourceRecipe, report: SourceReport, on_problem: OnProblem, seed: int) -> Iterator[Example]:
     """Per-language NLI splits whose rows are aligned (like XNLI's configs) grouped into triplets."""
+    label_column = source.hub.columns["label"]
+
+    def cells(row: dict[str, Any], where: str, line: int) -> RowCells:
+        row = dict(row)
+        row[label_column] = _label_name(row.get(label_column), source.hub.label_names)
+        return RowCells(line, _texts(source, row, NLI_ROW_COLUMNS, where, line, on_problem))
+
+    rows, origin = _rows_by_language(source, report, cells)
+    check_same_length(list(rows.values()), [origin.get(lang, lang) for lang in rows])
+    yield from nli_triplets(source, rows, origin, 0, on_problem, source_rng(source, seed))
+
+
+def _scored_pairs(source: SourceRecipe, report: SourceReport, on_problem: OnProblem) -> Iterator[Example]:
+    """Per-language scored splits; cross-lingual pairs need them row-aligned (like stsb_multi_mt's configs)."""
+    score_column = source.hub.columns[SCORE_COLUMN]
+
+    def cells(row: dict[str, Any], where: str, line: int) -> RowCells:
+        texts = _texts(source, row, OBJECTIVE_COLUMNS["scored"], where, line, on_problem)
+        score = _score(row.get(score_column))
+        if texts is not None and score is None:
+            on_problem(RowProblem("bad_label", f"score {row.get(score_column)!r} is not a finite number",
+                                  path=where, line=line))
+            texts = None
+        return RowCells(line, texts, score)
+
+    rows, origin = _rows_by_language(source, report, cells)
+    if source.cross_lingual:
+        check_same_length(list(rows.values()), [origin.get(lang, lang) for lang in rows])
+    for index in range(max(map(len, rows.values()), default=0)):
+        aligned = {lang: lang_rows[index] for lang, lang_rows in rows.items()
+                   if index < len(lang_rows) and lang_rows[index].cells is not None}
+        yield from scored_pairs(source, aligned, f"{source.name}/{index}")
+
+
+RowReader = Callable[[dict[str, Any], str, int], RowCells]
+"""Reads one Hub row, given the split it came from and its line number, into the cells a source needs."""
+
+
+def _rows_by_language(source: SourceRecipe, report: SourceReport,
+                      cells: RowReader) -> tuple[dict[str, list[RowCells]], dict[str, str]]:
+    """Language -> its split's rows as ``cells`` reads them (row, origin, line number), and each split's origin."""
     rows: dict[str, list[RowCells]] = {}
     origin: dict[str, str] = {}
     for lang in source.languages:
         rows[lang] = []
         for index, row, where in _rows(source, lang, report):
             origin[lang] = where
-            row = dict(row)
-            label_column = source.hub.columns["label"]
-            row[label_column] = _label_name(row.get(label_column), source.hub.label_names)
-            cells = _texts(source, row, NLI_ROW_COLUMNS, where, index + 1, on_problem)
-            rows[lang].append(RowCells(index + 1, cells))
-    check_same_length(list(rows.values()), [origin.get(lang, lang) for lang in rows])
-    yield from nli_triplets(source, rows, origin, 0, on_problem, source_rng(source, seed))
+            rows[lang].append(cells(row, where, index + 1))
+    return rows, origin
+
+
+def _score(value: Any) -> float | None:
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        return None
+    return score if math.isfinite(score) else None
 
 
 def _label_name(label: Any, names: list[str] | None) -> Any:

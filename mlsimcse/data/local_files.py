@@ -24,10 +24,11 @@ OnProblem = Callable[[RowProblem], None]
 
 @dataclass
 class RowCells:
-    """One row's selected cells (None when the row was skipped) and where it came from."""
+    """One row's selected cells (None when the row was skipped), where it came from, and its score column."""
 
     line: int
     cells: list[str] | None
+    score: float | None = None
 
 
 def set_files(source: SourceRecipe, file_set: str | dict[str, str], data_root: Path) -> dict[str, Path]:
@@ -58,7 +59,8 @@ def read_cells(source: SourceRecipe, path: Path, columns: list[int], on_problem:
                 on_problem(RowProblem("bad_label", f"score {fields[local.score_column]!r} is not a finite number",
                                       path=path, line=line))
                 fields = None
-            rows.append(RowCells(line, None if fields is None else [fields[c] for c in columns]))
+            score = None if fields is None or local.score_column is None else float(fields[local.score_column])
+            rows.append(RowCells(line, None if fields is None else [fields[c] for c in columns], score))
     report.rows_read += len(rows)
     for row in rows:
         if row.cells is not None:

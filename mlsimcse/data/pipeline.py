@@ -7,6 +7,7 @@ recipe yields the same examples whether it is built first or consumed directly.
 from __future__ import annotations
 
 from collections import Counter
+from itertools import groupby
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -64,9 +65,9 @@ class RecipeRun:
             report = SourceReport(source.name, source.shape, self.form)
             self.reports.append(report)
             cleaner = ExampleCleaner(source, report, self.eval_sentences)
-            for example in self._read(source, report):
-                report.candidates += 1
-                if cleaner.keep(example):
+            for row in _rows(source, self._read(source, report)):
+                report.candidates += len(row)
+                for example in cleaner.keep_row(row):
                     report.kept[language_key(example)] += 1
                     yield example
         self.manifest.update(recipe_manifest(self, self.reports))
@@ -81,6 +82,13 @@ class RecipeRun:
         if source.kind == "nli":
             return read_nli_source(source, self.data_root, report, on_problem, self.recipe.seed)
         return read_aligned_source(source, self.data_root, report, on_problem)
+
+
+def _rows(source: SourceRecipe, examples: Iterator[Example]) -> Iterator[list[Example]]:
+    """Examples as the units decontamination judges: a scored source's aligned row, else one example."""
+    if source.shape != "scored":
+        return ([example] for example in examples)
+    return (list(row) for _, row in groupby(examples, key=lambda example: example.group))
 
 
 def recipe_manifest(run: RecipeRun, reports: list[SourceReport]) -> dict[str, Any]:

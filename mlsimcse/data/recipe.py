@@ -23,7 +23,7 @@ from mlsimcse.schema import FieldError, coerce
 from mlsimcse.shipped import resolve_recipe
 from mlsimcse.yaml_marks import KeyPath, line_of, read_yaml_mapping
 
-KINDS = {"aligned_text": ("unsup", "parallel"), "nli": ("sup",)}
+KINDS = {"aligned_text": ("unsup", "parallel", "scored"), "nli": ("sup",)}
 """Source kind (what the corpus is) -> the objectives its examples can have (the recipe's ``shape:`` key)."""
 
 BAD_ROW_POLICIES = ("error", "skip")
@@ -97,6 +97,11 @@ class SourceRecipe:
     dedup: bool = True
     drop_identical: bool = True
     on_bad_row: str = "error"
+
+    @property
+    def pairs_with_pivot(self) -> bool:
+        """Whether examples pair the pivot language with the others (translations, cross-lingual scored pairs)."""
+        return self.shape == "parallel" or (self.shape == "scored" and self.cross_lingual)
 
     @property
     def other_languages(self) -> list[str]:
@@ -196,7 +201,7 @@ def _source_from_dict(raw: Any, where: str, path: Path) -> SourceRecipe:
         raise InputError(f"{where}: on_bad_row must be one of {BAD_ROW_POLICIES}", path=path)
     if source.detokenize not in (None, "ptb"):
         raise InputError(f"{where}: detokenize must be 'ptb' or absent", path=path)
-    if source.shape == "parallel" and source.pivot not in source.languages:
+    if source.pairs_with_pivot and source.pivot not in source.languages:
         raise InputError(f"{where}: the pivot language {source.pivot!r} must be one of its languages", path=path)
     if raw.get("local") is None and raw.get("hub") is None:
         raise InputError(f"{where}: give a 'local' form, a 'hub' form or both", path=path)
@@ -211,7 +216,7 @@ def _source_from_dict(raw: Any, where: str, path: Path) -> SourceRecipe:
 
 def _restrict(source: SourceRecipe, keep: list[str]) -> SourceRecipe | None:
     """The source limited to ``keep`` (plus its pivot), or None if no language of interest is left."""
-    languages = [lang for lang in source.languages if lang in keep or (source.shape == "parallel" and lang == source.pivot)]
+    languages = [lang for lang in source.languages if lang in keep or (source.pairs_with_pivot and lang == source.pivot)]
     yielded = [lang for lang in languages if source.shape != "parallel" or lang != source.pivot]
     if not yielded:
         return None
@@ -227,7 +232,7 @@ def _restrict_set(file_set: str | dict[str, str], languages: list[str], source: 
     if not isinstance(file_set, dict) or source.local.format == "infersent":
         return file_set
     kept = {lang: file for lang, file in file_set.items() if lang in languages}
-    needed = 2 if source.shape == "parallel" else 1
+    needed = 2 if source.pairs_with_pivot else 1
     return kept if len(kept) >= needed else None
 
 

@@ -20,6 +20,8 @@ LOCAL_FORMATS = {"aligned_text": ("lines", "csv", "tsv"), "nli": ("tsv", "infers
 """Source kind -> the file formats its local form may have."""
 INFERSENT_FIELDS = ("premise", "hypothesis", "label")
 NLI_ROW_COLUMNS = INFERSENT_FIELDS
+SCORE_COLUMN = "score"
+"""The Hub column key of a scored source's gold similarity, beside its two sentence columns."""
 """What an NLI source's Hub columns may map instead of a ready triplet: rows grouped like the local files."""
 
 
@@ -38,7 +40,7 @@ def check_local_form(source: SourceRecipe, where: str, path: Path) -> None:
             unknown = sorted(set(file_set) - set(source.languages))
             if unknown:
                 raise InputError(f"{where}.local.sets names language(s) {unknown} not in its languages", path=path)
-            if source.shape == "parallel" and source.pivot not in file_set:
+            if source.pairs_with_pivot and source.pivot not in file_set:
                 raise InputError(f"{where}.local.sets: {file_set} lacks the pivot language {source.pivot!r}", path=path)
         elif not isinstance(file_set, str) or "{lang}" not in file_set:
             raise InputError(f"{where}.local.sets: {file_set!r} is neither a {{lang}} template nor a mapping", path=path)
@@ -48,13 +50,15 @@ def check_local_form(source: SourceRecipe, where: str, path: Path) -> None:
         used = list(local.columns) + [c for c in (local.score_column, local.label_column) if c is not None]
         if any(not 0 <= column < local.width for column in used):
             raise InputError(f"{where}.local: column indexes must lie in [0, {local.width})", path=path)
+    if source.shape == "scored" and (local.format == "lines" or len(local.columns) != 2 or local.score_column is None):
+        raise InputError(f"{where}.local: scored pairs need columns [sentence1, sentence2] and score_column", path=path)
     if source.kind == "nli" and local.format == "tsv" and (len(local.columns) != 2 or local.label_column is None):
         raise InputError(f"{where}.local: NLI TSV needs columns [premise, hypothesis] and label_column", path=path)
 
 
 def check_hub_form(source: SourceRecipe, where: str, path: Path) -> None:
     """The Hub form maps exactly the objective's columns, and a multilingual source loads one config per language."""
-    wanted = set(OBJECTIVE_COLUMNS[source.shape])
+    wanted = set(OBJECTIVE_COLUMNS[source.shape]) | ({SCORE_COLUMN} if source.shape == "scored" else set())
     if set(source.hub.columns) != wanted and not (source.kind == "nli" and source.hub.nli_rows):
         also = f" (or {list(NLI_ROW_COLUMNS)})" if source.kind == "nli" else ""
         raise InputError(f"{where}.hub.columns must map exactly {sorted(wanted)}{also} to dataset columns", path=path)

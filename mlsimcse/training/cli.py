@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Train a sentence encoder with contrastive objectives (unsup, sup, parallel, distill). Launch with
+    """Train a sentence encoder with contrastive objectives (unsup, sup, parallel, distill, scored). Launch with
     `accelerate launch -m mlsimcse train ...` for several processes or machines."""
     from accelerate import PartialState
 

@@ -23,7 +23,7 @@ from mlsimcse.config import TrainConfig
 from mlsimcse.encoder import SentenceEncoder
 from mlsimcse.training.batches import BatchTokenizer, TokenizedBatch
 from mlsimcse.training.gradcache import cached_loss
-from mlsimcse.training.objectives import ObjectiveLosses, batch_groups
+from mlsimcse.training.objectives import ObjectiveLosses, batch_groups, batch_scores
 from mlsimcse.training.teacher import FrozenTeacher
 
 StepResult = tuple[torch.Tensor, Callable[[], None]]
@@ -75,7 +75,8 @@ class TrainingStep:
 
     def loss(self, batch: TokenizedBatch, embeddings: list[torch.Tensor],
              targets: torch.Tensor | None) -> torch.Tensor:
-        return self.losses(batch.objective, embeddings, batch_groups(batch.examples), targets)
+        return self.losses(batch.objective, embeddings, batch_groups(batch.examples), targets,
+                           batch_scores(batch.examples))
 
     def plain(self, batch: TokenizedBatch) -> StepResult:
         """Every column in one forward; the loss's own graph carries the backward."""
