@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 from test_mining_pipeline import corpora, quiet  # noqa: F401 (corpora is a fixture)
 from test_mining_support import KeyedEncoder
 
@@ -93,6 +94,10 @@ def test_ray_engine_reports_bad_input_and_a_cluster_too_small(ray_cluster, corpo
     assert not (tmp_path / "pairs.tsv").exists()
 
 
+def test_a_worker_computes_on_its_whole_cpus_and_never_on_none():
+    assert [RayOptions(cpus_per_worker=cpus).threads_per_worker() for cpus in (0.25, 1, 1.5, 4)] == [1, 1, 1, 4]
+
+
 def test_engine_ray_without_ray_installed_is_a_clear_error(corpora, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets on a machine without the extra
     code = main(["mine", "--src", str(corpora[0]), "--tgt", str(corpora[1]), "--out", str(tmp_path / "p.tsv"),
@@ -144,9 +149,19 @@ def news(shared_data, minilm, tmp_path_factory):
     src.write_text("\n".join(src_lines) + "\n", encoding="utf-8")
     tgt.write_text("\n".join(tgt_lines) + "\n", encoding="utf-8")
     reference = root / "local.tsv"
-    mine_corpora(src, tgt, reference, ModelSpec(str(minilm)), scoring=ScoringOptions(greedy=True),
-                 encoding=quiet(root / "local-cache", shard_rows=SHARD_ROWS))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(two_workers().threads_per_worker())  # as each worker computes: same bits on any CPU
+    try:
+        mine_corpora(src, tgt, reference, ModelSpec(str(minilm)), scoring=ScoringOptions(greedy=True),
+                     encoding=quiet(root / "local-cache", shard_rows=SHARD_ROWS))
+    finally:
+        torch.set_num_threads(threads)
     return src, tgt, reference
+
+
+def shard_bytes(cache: Path) -> dict[str, bytes]:
+    """Every embedding shard under a cache folder, by relative path."""
+    return {str(path.relative_to(cache)): path.read_bytes() for path in sorted(cache.glob("*/shard-*.npy"))}
 
 
 @pytest.mark.slow
@@ -158,6 +173,7 @@ def test_ray_mining_of_real_news_with_minilm_is_byte_identical_to_mine(ray_clust
                           encoding=quiet(tmp_path / "cache", shard_rows=SHARD_ROWS))
     assert (summary.src_unique, summary.tgt_unique) == (2000, 2000)
     assert summary.pairs > 1000
+    assert shard_bytes(tmp_path / "cache") == shard_bytes(reference.parent / "local-cache")
     assert out.read_bytes() == reference.read_bytes()
 
 
@@ -188,5 +204,6 @@ def test_a_worker_killed_mid_shard_is_restarted_and_the_output_is_unchanged(ray_
     assert len(killed) == 1
     workers = {int(path.name) for path in pid_dir.iterdir()}
     assert killed[0] in workers and len(workers) == 3  # two workers, and the one that replaced the killed one
-    assert len(list((tmp_path / "cache").glob("*/shard-*.npy"))) == 2 * 2000 // SHARD_ROWS
+    assert shard_bytes(tmp_path / "cache") == shard_bytes(reference.parent / "local-cache")
+    assert len(shard_bytes(tmp_path / "cache")) == 2 * 2000 // SHARD_ROWS
     assert out.read_bytes() == reference.read_bytes()

@@ -44,6 +44,10 @@ class RayOptions:
     def resources(self) -> dict[str, float]:
         return {"num_cpus": self.cpus_per_worker, "num_gpus": self.gpus_per_worker}
 
+    def threads_per_worker(self) -> int:
+        """The torch threads each worker computes on: its whole CPUs, at least one."""
+        return max(1, int(self.cpus_per_worker))
+
 
 def require_ray():
     """The ``ray`` module, or a clear error on a machine without the optional extra."""

@@ -25,8 +25,10 @@ Only paths, shard numbers and small cache descriptions travel through Ray's obje
 neighbour lists go through the shared cache directory, so the store stays small whatever the corpus size.
 Fault tolerance is Ray's plus the stage design: a worker killed mid-call is restarted and the call run again
 (shard and part files appear only whole), and a rerun after the driver died finds every finished shard and
-part on disk and redoes only the rest. With exact search the output is byte-identical to ``mine``'s, as the
-split form's is (``exact_knn`` makes similarities independent of how the search is cut).
+part on disk and redoes only the rest. With exact search the output is byte-identical to ``mine``'s run with
+as many torch threads as a worker has CPUs, as the split form's is (``exact_knn`` makes similarities independent
+of how the search is cut). The thread count is part of that: on some CPUs (AVX2 without AVX-512, seen in CI) the
+encoder's float sums round differently on one thread than on two, moving a vector by about 1e-7.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
+
+import torch
 
 from mlsimcse.encoder_protocol import SentenceEncoderLike
 from mlsimcse.errors import InputError
@@ -75,9 +79,14 @@ class MiningWorker:
     A model that fails to load is reported by the first call, not by the constructor: Ray turns an error
     in an actor's constructor into restarts and then an untyped "actor died", which would hide a plain
     bad ``--model`` behind a cluster error.
+
+    The worker computes on ``threads`` torch threads, set here rather than left to the ``OMP_NUM_THREADS``
+    that Ray may or may not export, because the vectors can depend on the thread count (module docstring).
     """
 
-    def __init__(self, model: SentenceEncoderLike | ModelSpec | str, encoding: EncodeOptions, file_format: str):
+    def __init__(self, model: SentenceEncoderLike | ModelSpec | str, encoding: EncodeOptions, file_format: str,
+                 threads: int = 1):
+        torch.set_num_threads(threads)
         self.load_error: InputError | None = None
         try:
             self.encoder = as_encoder(model)
@@ -132,7 +141,8 @@ def mine_on_ray(src_path: str | Path, tgt_path: str | Path, out_path: str | Path
     with ray_session(ray, cluster):
         worker_class = ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES,
                                   **cluster.resources())(MiningWorker)
-        workers = [worker_class.remote(encoder, encoding, file_format) for _ in range(cluster.num_workers)]
+        workers = [worker_class.remote(encoder, encoding, file_format, cluster.threads_per_worker())
+                   for _ in range(cluster.num_workers)]
         try:
             started = time.perf_counter()
             opened = embed_stage(ray, workers, paths, cluster.progress)
