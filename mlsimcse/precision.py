@@ -197,10 +197,28 @@ def _smoothing(linears: list[nn.Linear], norm: nn.LayerNorm, alpha: float) -> to
     return (activation ** alpha / weight.clamp_min(1e-5) ** (1 - alpha)).clamp_min(1e-5)
 
 
+@lru_cache(maxsize=1)
+def int8_weight_limit() -> int:
+    """The largest int8 weight magnitude this CPU's ``torch._int_mm`` multiplies exactly: 127, or 63 where it
+    saturates.
+
+    Without an int8 dot-product instruction (x86 AVX2 with neither AVX-VNNI nor AVX512-VNNI), oneDNN multiplies
+    s8 by s8 through ``vpmaddubsw``, which adds two u8 × s8 products into an int16 and clips: 255 × 127 × 2 is
+    past 32,767, and MiniLM's int8 rows came out up to 1.7 times their own size off (seen with
+    ``ONEDNN_MAX_CPU_ISA=AVX2``). Weights within ±63 keep every such sum in range. Probed once, on the product
+    itself, so it holds whatever the CPU flags or oneDNN's ISA setting say.
+    """
+    rows = torch.tensor([127, -128], dtype=torch.int8).repeat(16)[:, None].expand(32, 64).contiguous()
+    weights = torch.tensor([127, -127], dtype=torch.int8).repeat(16)[None, :].expand(64, 32).contiguous()
+    exact = rows.double() @ weights.double()
+    return 127 if torch.equal(torch._int_mm(rows, weights).double(), exact) else 63
+
+
 class Int8Linear(nn.Module):
     """One or more ``nn.Linear`` layers that read the same input, as a single int8 × int8 → int32 product.
 
-    Weights: symmetric int8 with a scale per output channel. Activations: per row, ``x ≈ scale·q + offset`` with
+    Weights: symmetric int8 with a scale per output channel (7 bits where the CPU's product would saturate,
+    :func:`int8_weight_limit`). Activations: per row, ``x ≈ scale·q + offset`` with
     ``q`` in [-128, 127] spanning the row's own minimum to maximum, so ``x @ W.T`` is
     ``scale·(q @ Wq.T)·w_scale + offset·Σ_k Wq·w_scale + bias``, the last two terms one rank-2 product.
     """
@@ -210,8 +228,9 @@ class Int8Linear(nn.Module):
         weight = torch.cat([lin.weight.detach().float() for lin in linears])
         if smoothing is not None:
             weight = weight * smoothing
-        scale = weight.abs().amax(dim=1).clamp_min(1e-12) / 127
-        rounded = torch.round(weight / scale[:, None]).clamp_(-127, 127)
+        limit = int8_weight_limit()
+        scale = weight.abs().amax(dim=1).clamp_min(1e-12) / limit
+        rounded = torch.round(weight / scale[:, None]).clamp_(-limit, limit)
         self.register_buffer("weight_t", rounded.to(torch.int8).t().contiguous())
         self.register_buffer("weight_scale", scale)
         bias = torch.cat([lin.bias.detach().float() if lin.bias is not None

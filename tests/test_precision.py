@@ -24,6 +24,10 @@ INT8_MIN_COSINE_MINILM = 0.99
 """Worst sentence's cosine between MiniLM's int8 and fp32 embeddings that the slow test accepts: measured
 0.9945-0.9952 on 600-1,000 mixed real sentences (benchmarks/README.md), so 0.99 leaves room for other text."""
 
+INT8_MIN_MEAN_COSINE_MINILM = {127: 0.997, 63: 0.996}
+"""Mean cosine the slow test accepts, by the int8 weights' range: measured 0.9985 on its 500 sentences with 8-bit
+weights, and 0.9971 (worst 0.9926) with the 7-bit weights of a CPU without an int8 dot product."""
+
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
@@ -64,6 +68,18 @@ def test_int8_linear_keeps_outlier_channels_and_tracks_fp32():
     assert got.shape == expected.shape and got.dtype == torch.float32
     assert ((got - expected).norm(dim=1) / expected.norm(dim=1)).max() < 0.05
     np.testing.assert_allclose(quantized(x[3:4]).numpy(), got[3:4].numpy(), atol=1e-5)
+
+
+def test_int8_weights_stay_within_what_this_cpus_int8_product_multiplies_exactly():
+    """On CPUs without an int8 dot product (AVX2 alone; try ``ONEDNN_MAX_CPU_ISA=AVX2``) full-range int8
+    products saturate; the weights then keep to 7 bits, and the product is exact either way."""
+    limit = precision_module.int8_weight_limit()
+    assert limit in (63, 127)
+    torch.manual_seed(0)
+    rows = torch.randint(-128, 128, (64, 384), dtype=torch.int8)
+    weights = torch.randint(-limit, limit + 1, (384, 96), dtype=torch.int8)
+    assert torch.equal(torch._int_mm(rows, weights).double(), rows.double() @ weights.double())
+    assert Int8Linear([nn.Linear(384, 96)]).weight_t.abs().max() == limit
 
 
 def test_projections_reading_one_input_run_as_one_product_and_weights_are_shared(tiny_encoder):
@@ -195,5 +211,6 @@ def test_minilm_int8_and_bf16_embeddings_stay_within_a_stated_cosine_of_fp32(min
     encoder = SentenceEncoder.from_pretrained(minilm)
     fp32 = encoder.encode(sentences)
     int8_cosines = _cosines(encoder.encode(sentences, precision="int8"), fp32)
-    assert int8_cosines.min() >= INT8_MIN_COSINE_MINILM and int8_cosines.mean() >= 0.997
+    assert int8_cosines.min() >= INT8_MIN_COSINE_MINILM
+    assert int8_cosines.mean() >= INT8_MIN_MEAN_COSINE_MINILM[precision_module.int8_weight_limit()]
     assert _cosines(encoder.encode(sentences, precision="bf16"), fp32).min() >= 0.999
