@@ -3,7 +3,8 @@
 Both encode the same 10,000 real sentences with the shared all-MiniLM-L6-v2 (same weights, same 256-token cap):
 news sentences from NTREX-128, STS-B test sentences and Tatoeba sentences in a dozen languages, so lengths run
 from a few tokens to the cap. The toolkits alternate within each precision. bf16 is the precision each toolkit
-offers: sentence-transformers casts the model (``model.bfloat16()``), mlsimcse autocasts (``dtype="bfloat16"``).
+offers: sentence-transformers casts the model (``model.bfloat16()``), mlsimcse encodes with a bf16 copy of it
+(``dtype="bfloat16"``, as ``precision="bf16"``).
 On a CPU without native bf16 (no AVX-512-BF16/AMX) that path is emulated and several times slower, so bf16 runs on
 the first ``--bf16-sentences`` only, and ``--quality-tasks`` (off by default; ``quick``, the whole quick suite,
 took 34-41 minutes here, 29-31 of them in emulated bf16) scores tasks in bf16 against fp32, which must agree

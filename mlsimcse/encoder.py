@@ -22,7 +22,7 @@ from mlsimcse.errors import InputError, check_at_least_one
 from mlsimcse.io_utils import atomic_path
 from mlsimcse.paths import resolve_model_name
 from mlsimcse.pooling import MLPHead, check_pooling, pool_tokens
-from mlsimcse.precision import int8_backbone, resolve_precision
+from mlsimcse.precision import bf16_backbone, int8_backbone, resolve_precision
 from mlsimcse.progress import progress_bar
 from mlsimcse.prompts import resolve_prompt, with_prompt
 from mlsimcse.st_layout import EncoderSettings, check_model_folder, write_layout
@@ -208,12 +208,12 @@ class SentenceEncoder(nn.Module):
         """Embeddings for ``sentences`` in input order, as float32 numpy (or a tensor on request).
 
         Sentences are tokenised once, sorted by token count so each batch pads little, and run under
-        ``torch.inference_mode``; ``dtype`` bfloat16/float16 runs the backbone under autocast. A batch holds
-        at most ``batch_size`` sentences and, where set, ``max_batch_tokens`` padded tokens (default: 1024 on
-        CPU, where small batches run faster, no limit on accelerators). ``prompt`` (a text), else the named
-        ``prompt_name``, else the model's default prompt goes before every sentence, as in sentence-transformers
-        (``prompt=""`` for none). ``precision`` ``fp32``, ``bf16`` (autocast, as ``dtype="bfloat16"``),
-        ``int8`` (an int8 copy of the encoder, CPU only) or ``auto`` (the fastest this device runs natively;
+        ``torch.inference_mode``. A batch holds at most ``batch_size`` sentences and, where set,
+        ``max_batch_tokens`` padded tokens (default: 1024 on CPU, where small batches run faster, no limit on
+        accelerators). ``prompt`` (a text), else the named ``prompt_name``, else the model's default prompt goes
+        before every sentence, as in sentence-transformers (``prompt=""`` for none). ``precision``: ``fp32``,
+        ``bf16`` (a bf16 copy of the encoder, as ``dtype="bfloat16"``), ``fp16`` (autocast), ``int8`` (an int8
+        copy, CPU only) or ``auto`` (the fastest this device runs natively;
         mlsimcse/precision.py); default: what ``dtype`` says.
         """
         if isinstance(sentences, str) or not isinstance(sentences, Sequence):
@@ -229,7 +229,6 @@ class SentenceEncoder(nn.Module):
         max_length = max_length or self.settings.max_length
         target = resolve_device(device) if device is not None else self.device
         precision = resolve_precision(precision, resolve_dtype(dtype), target)
-        compute_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
         if target != self.device:
             self.to(target)
         ids = self.tokenizer(list(sentences), truncation=True, max_length=max_length,
@@ -242,10 +241,11 @@ class SentenceEncoder(nn.Module):
         out = torch.empty(len(sentences), self.embedding_dim, dtype=torch.float32)
         was_training = self.training
         self.eval()
-        runner = self if precision != "int8" else SentenceEncoder(
-            int8_backbone(self.backbone), self.tokenizer, self.settings, mlp=self.mlp, name_or_path=self.name_or_path)
-        autocast = (torch.autocast(device_type=target.type, dtype=compute_dtype)
-                    if compute_dtype != torch.float32 else contextlib.nullcontext())
+        copy_for = {"bf16": bf16_backbone, "int8": int8_backbone}.get(precision)
+        runner = self if copy_for is None else SentenceEncoder(
+            copy_for(self.backbone), self.tokenizer, self.settings, mlp=self.mlp, name_or_path=self.name_or_path)
+        autocast = (torch.autocast(device_type=target.type, dtype=torch.float16)
+                    if precision == "fp16" else contextlib.nullcontext())
         if show_progress_bar is None:
             show_progress_bar = len(sentences) > 10 * batch_size
         try:

@@ -1,12 +1,19 @@
-"""Reduced-precision inference for ``SentenceEncoder.encode``: fp32, bf16 autocast, and an int8 copy of the encoder.
+"""Reduced-precision inference for ``SentenceEncoder.encode``: fp32, a bf16 copy, fp16 autocast and an int8 copy.
 
 Encoding is most of what evaluation and mining spend their time on, and on a CPU the encoder's projections are
 nearly all of encoding. Modern CPUs multiply in bf16 (AVX512-BF16, AMX, ARMv8.6 BF16) and int8 (AVX512-VNNI,
 AVX-VNNI, AMX, ARM dot product) several times faster than in fp32, so ``encode(precision=...)`` offers both:
 
-- ``bf16`` runs the backbone under autocast: the projections in bfloat16, everything else in fp32;
+- ``bf16`` runs a bfloat16 copy of the backbone: every layer computes in bf16 and only the last hidden state
+  comes back in fp32, for pooling. Autocast, which computes the projections in bf16 and everything else in fp32,
+  spent a fifth of a CPU encode casting each projection's input and output (benchmarks/README.md). bf16 keeps
+  fp32's exponent range, so residual sums and LayerNorms do not overflow in it; fp16, which has no such range,
+  stays under autocast;
 - ``int8`` runs a copy of the backbone whose ``nn.Linear`` layers multiply int8 by int8 into int32
   (``torch._int_mm``), with every other layer, the embeddings and the pooling shared with the fp32 model.
+
+Neither copy duplicates the token-embedding matrix (most of a multilingual model's weights), and both are built
+once per model and rebuilt only when a weight changes.
 
 The int8 scheme was chosen by measuring embeddings against fp32 on real sentences (benchmarks/README.md): PyTorch's
 stock dynamic quantisation (one scale for a whole batch's activations) falls to cosine 0.66 of fp32 on the worst
@@ -105,29 +112,61 @@ def auto_precision(device: torch.device) -> str:
     return "fp32"
 
 
-# ---------------------------------------------------------------------------------------------------- int8 copy
-_INT8_COPIES: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, nn.Module]]" = weakref.WeakKeyDictionary()
+# ------------------------------------------------------------------------------------------ reduced-precision copies
+_COPIES: "weakref.WeakKeyDictionary[nn.Module, dict[str, tuple[tuple, nn.Module]]]" = weakref.WeakKeyDictionary()
+
+
+def bf16_backbone(backbone: nn.Module) -> nn.Module:
+    """A bfloat16 inference copy of ``backbone`` (``backbone`` itself if it already is one); see the module
+    docstring. The copy reads token embeddings from ``backbone``'s own matrix, rounding each row as it is looked
+    up, and returns ``last_hidden_state`` in fp32."""
+    if all(p.dtype == torch.bfloat16 for p in backbone.parameters() if p.is_floating_point()):
+        return backbone
+    return _cached_copy(backbone, "bf16", _bf16_copy)
 
 
 def int8_backbone(backbone: nn.Module) -> nn.Module:
-    """An int8 inference copy of ``backbone``, built once and rebuilt only when its projection weights change.
-
-    The copy shares every tensor but the projections' weights with ``backbone`` (the embedding matrix is not
-    duplicated), so it costs a quarter of the projections' fp32 size; its weights are a snapshot, which is why
-    a weight that changed in place (an optimizer step between two evaluations) triggers a rebuild.
-    """
-    key = _weights_key(backbone)
-    cached = _INT8_COPIES.get(backbone)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    quantized = quantize_backbone(backbone)
-    _INT8_COPIES[backbone] = (key, quantized)
-    return quantized
+    """An int8 inference copy of ``backbone``. It shares every tensor but the projections' weights with
+    ``backbone``, so it costs a quarter of the projections' fp32 size."""
+    return _cached_copy(backbone, "int8", quantize_backbone)
 
 
-def _weights_key(backbone: nn.Module) -> tuple:
-    return tuple((id(p), p._version, p.device) for m in backbone.modules() if isinstance(m, nn.Linear)
-                 for p in m.parameters())
+def _cached_copy(backbone: nn.Module, kind: str, build) -> nn.Module:
+    """``build(backbone)``, made once and made again only when a weight of ``backbone`` changed: a copy's weights
+    are a snapshot, so a weight changed in place (an optimizer step between two evaluations) or moved to another
+    device calls for a new one."""
+    key = tuple((id(p), p._version, p.device) for p in backbone.parameters())
+    copies = _COPIES.setdefault(backbone, {})
+    if kind not in copies or copies[kind][0] != key:
+        copies[kind] = (key, build(backbone))
+    return copies[kind][1]
+
+
+def _bf16_copy(backbone: nn.Module) -> nn.Module:
+    try:
+        embedding = backbone.get_input_embeddings()
+    except (AttributeError, NotImplementedError):  # a model that does not say: its matrix is copied too
+        embedding = None
+    shared = {id(embedding): _RoundedLookup(embedding)} if isinstance(embedding, nn.Embedding) else {}
+    copied = copy.deepcopy(backbone, shared)
+    copied.to(torch.bfloat16).register_forward_hook(_fp32_last_hidden_state)
+    return copied.eval()
+
+
+class _RoundedLookup(nn.Module):
+    """The bf16 copy's token embeddings: rows of the original fp32 matrix, rounded to bf16 as they are read."""
+
+    def __init__(self, embedding: nn.Embedding):
+        super().__init__()
+        object.__setattr__(self, "source", embedding)  # not a submodule: the copy's .to() leaves it alone
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.source(input_ids).to(torch.bfloat16)
+
+
+def _fp32_last_hidden_state(module, args, output):
+    output["last_hidden_state"] = output["last_hidden_state"].float()
+    return output
 
 
 def quantize_backbone(backbone: nn.Module, alpha: float = SMOOTHING_ALPHA) -> nn.Module:
