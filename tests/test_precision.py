@@ -253,7 +253,7 @@ def test_e5_bf16_embeddings_stay_within_a_stated_cosine_of_fp32(multilingual_e5,
     sentences = []
     for lang in ("deu", "rus", "ara", "hin", "tha", "ell", "cmn", "kor", "jpn"):
         lines = (shared_data / "tatoeba_laser" / f"tatoeba.{lang}-eng.{lang}").read_text(encoding="utf-8")
-        sentences += lines.splitlines()[:40]
+        sentences += lines.splitlines()[:20]  # few: on a CPU without native bf16 it is emulated, and slow
     encoder = SentenceEncoder.from_pretrained(multilingual_e5)
     bf16 = encoder.encode(sentences, precision="bf16")
     assert bf16.dtype == np.float32
