@@ -14,6 +14,7 @@ import torch  # noqa: E402
 
 from mlsimcse.encoder import SentenceEncoder  # noqa: E402
 from mlsimcse.paths import SHARED_E5, data_root, models_root, shared_multilingual_model  # noqa: E402
+from process_support import torch_threads  # noqa: E402
 
 WORDS = ("the a man woman dog cat is are plays playing guitar piano runs running eats food park street red blue "
          "green big small house car sits on in with and of to der die das mann frau hund katze spielt gitarre "
@@ -73,10 +74,8 @@ def multilingual_e5() -> Path:
 def one_thread():
     """Torch on one thread for a module: small batches run fastest so, and many times faster than on two
     contended cores (an e5 forward of two sentences: 0.1 s against 1-4 s on a loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -128,3 +128,19 @@ def launch_port() -> Iterator[int]:
         held.listen()
         yield held.getsockname()[1]
 
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Torch on ``count`` intra-op threads inside the block, then back to what it was.
+
+    A reference that must equal a worker's output to the bit is computed on the worker's thread count: on some
+    CPUs (AVX2 only) the last bits of a vector depend on how many threads summed it.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

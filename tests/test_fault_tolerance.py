@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from process_support import torch_threads
 from safetensors.torch import load_file
 
 from mlsimcse import cli, faults
@@ -99,12 +100,8 @@ def uninterrupted(tmp_path_factory, tiny_bert) -> tuple[Path, dict[str, torch.Te
     """The config the kill tests use and the weights of its run when nothing goes wrong."""
     folder = tmp_path_factory.mktemp("uninterrupted")
     config = _config_file(folder, tiny_bert)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in the subprocesses (OMP_NUM_THREADS=1), so results agree to the bit
-    try:
+    with torch_threads(1):  # as in the subprocesses (OMP_NUM_THREADS=1), so results agree to the bit
         loop.train(load_config(config, [f"output_dir={folder / 'run'}"]))
-    finally:
-        torch.set_num_threads(threads)
     return config, _weights(folder / "run")
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
+from process_support import torch_threads
 from test_mining_pipeline import corpora, quiet  # noqa: F401 (corpora is a fixture)
 from test_mining_support import KeyedEncoder
 
@@ -149,13 +149,9 @@ def news(shared_data, minilm, tmp_path_factory):
     src.write_text("\n".join(src_lines) + "\n", encoding="utf-8")
     tgt.write_text("\n".join(tgt_lines) + "\n", encoding="utf-8")
     reference = root / "local.tsv"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(two_workers().threads_per_worker())  # as each worker computes: same bits on any CPU
-    try:
+    with torch_threads(two_workers().threads_per_worker()):  # as each worker computes: same bits on any CPU
         mine_corpora(src, tgt, reference, ModelSpec(str(minilm)), scoring=ScoringOptions(greedy=True),
                      encoding=quiet(root / "local-cache", shard_rows=SHARD_ROWS))
-    finally:
-        torch.set_num_threads(threads)
     return src, tgt, reference
 
 
