@@ -14,8 +14,8 @@ PRECISIONS = ("fp32", "bf16", "fp16", "int8", "auto")
 DTYPE_PRECISIONS = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 """The torch dtype names that ``encode(dtype=...)`` and the older ``--dtype`` options take, as precisions."""
 
-PRECISION_HELP = ("fp32, bf16 (a bf16 copy of the encoder), fp16 (autocast), int8 (an int8 copy, CPU only) or auto (bf16 where "
-                  "this device has it natively, else fp32); default: fp32 (speed and quality of each: "
+PRECISION_HELP = ("fp32, bf16 (a bf16 copy of the encoder), fp16 (autocast), int8 (an int8 copy, CPU only) or "
+                  "auto (bf16 where this device has it natively, else fp32); default: fp32 (speed and quality of each: "
                   "benchmarks/README.md)")
 """The help of every ``--precision`` option."""
 

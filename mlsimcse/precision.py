@@ -12,8 +12,8 @@ AVX-VNNI, AMX, ARM dot product) several times faster than in fp32, so ``encode(p
 - ``int8`` runs a copy of the backbone whose ``nn.Linear`` layers multiply int8 by int8 into int32
   (``torch._int_mm``), with every other layer, the embeddings and the pooling shared with the fp32 model.
 
-Neither copy duplicates the token-embedding matrix (most of a multilingual model's weights), and both are built
-once per model and rebuilt only when a weight changes.
+Neither copy duplicates the token-embedding matrix (most of a multilingual model's weights) of a model that
+names it (``get_input_embeddings``), and both are built once per model and rebuilt only when a weight changes.
 
 The int8 scheme was chosen by measuring embeddings against fp32 on real sentences (benchmarks/README.md): PyTorch's
 stock dynamic quantisation (one scale for a whole batch's activations) falls to cosine 0.66 of fp32 on the worst
