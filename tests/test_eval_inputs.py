@@ -173,3 +173,16 @@ def test_hub_form_is_used_when_the_local_file_is_absent(data_root, monkeypatch):
 def test_hub_failure_names_the_missing_local_file(data_root):
     with pytest.raises(InputError, match=r"tatoeba\.deu-eng\.deu: not in the data root and not loadable from the Hub"):
         build_task("tatoeba:deu").load()
+
+
+SICK_HEAD = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\n"
+
+
+def test_sick_dev_reads_trial_then_train_and_names_an_empty_split(data_root):
+    write(data_root / "sick2014" / "SICK_trial.txt", SICK_HEAD + "1\tA dog runs\tA dog is running\t4.8\tENTAILMENT\n")
+    write(data_root / "sick2014" / "SICK_train.txt", SICK_HEAD + "2\tA man sings\tA cat sleeps\t1.2\tNEUTRAL\n")
+    pairs = build_task("sickr-dev").load()
+    assert pairs.sentences1 == ["A dog runs", "A man sings"] and pairs.gold.tolist() == [4.8, 1.2]
+    write(data_root / "sick2014" / "SICK_train.txt", SICK_HEAD)
+    with pytest.raises(InputError, match=r"SICK_train\.txt.*no scored sentence pairs"):
+        build_task("sickr-dev").load()

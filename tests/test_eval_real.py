@@ -40,7 +40,7 @@ def test_sts17_tracks_read_250_scored_pairs_each(shared_data):
 @pytest.mark.parametrize(
     "task, scored, missing",
     [("sts12", 3108 - 750, ["MSRvid"]), ("sts13", 1500, None), ("sts14", 3750, None), ("sts15", 3000, None),
-     ("sts16", 1186, None), ("sickr", 4927, None)],
+     ("sts16", 1186, None), ("sickr", 4927, None), ("sickr-dev", 5000, None)],
 )
 def test_senteval_sets_have_senteval_row_counts(shared_data, task, scored, missing):
     pairs = build_task(task).load()

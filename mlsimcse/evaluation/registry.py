@@ -19,8 +19,14 @@ from mlsimcse.evaluation.languages import (
 )
 from mlsimcse.evaluation.loaders.ntrex import ENGLISH_FILE_CODE, NTREX_CODES, NTREX_LANGUAGES, read_ntrex
 from mlsimcse.evaluation.loaders.parallel import read_parallel_files, read_tatoeba
-from mlsimcse.evaluation.loaders.senteval import SENTEVAL_STS_SUBSETS, read_senteval_sts, read_sick_relatedness_test
+from mlsimcse.evaluation.loaders.senteval import (
+    SENTEVAL_STS_SUBSETS,
+    read_senteval_sts,
+    read_sick_relatedness_dev,
+    read_sick_relatedness_test,
+)
 from mlsimcse.evaluation.loaders.sts17 import STS17_TRACKS, read_sts17
+from mlsimcse.evaluation.loaders.sts_pairs import STSPairs
 from mlsimcse.evaluation.loaders.stsb import STSB_LANGUAGES, read_cross_lingual_stsb, read_stsb
 from mlsimcse.evaluation.task_names import SUITES
 from mlsimcse.evaluation.tasks.base import Task
@@ -141,10 +147,14 @@ def _senteval_sts(name: str, argument: str) -> Task:
     return STSTask(name, protocol, partial(read_senteval_sts, name))
 
 
-def _sick_relatedness(name: str, argument: str) -> Task:
-    _no_argument(name, argument)
-    protocol = f"{STS_METRIC}; SICK test relatedness (SentEval SICK-R test, as SimCSE reports); {SENTEVAL_TEXT}"
-    return STSTask(name, protocol, read_sick_relatedness_test)
+def _sick_relatedness(split: str, read: Callable[[], STSPairs]) -> Callable[[str, str], Task]:
+    """SICK relatedness on ``split`` (the protocol's words for it), read by ``read``: test, or trial + train as dev."""
+
+    def build(name: str, argument: str) -> Task:
+        _no_argument(name, argument)
+        return STSTask(name, f"{STS_METRIC}; {split}; {SENTEVAL_TEXT}", read)
+
+    return build
 
 
 def _tatoeba(name: str, argument: str) -> Task:
@@ -215,7 +225,10 @@ _FAMILIES: dict[str, Callable[[str, str], Task]] = {
     "xstsb-dev": _cross_lingual_stsb("dev"),
     "sts17": _sts17,
     **{task: _senteval_sts for task in SENTEVAL_STS_SUBSETS},
-    "sickr": _sick_relatedness,
+    "sickr": _sick_relatedness("SICK test relatedness (SentEval SICK-R test, as SimCSE reports)",
+                               read_sick_relatedness_test),
+    "sickr-dev": _sick_relatedness("SICK trial + train relatedness (5,000 pairs, a dev set: no recipe trains on SICK)",
+                                   read_sick_relatedness_dev),
     "tatoeba": _tatoeba,
     "parallel": _parallel_files,
     "bucc": _bucc,

@@ -9,6 +9,7 @@ Task names (FAMILY:ARGUMENT):
   sts17:TRACK              STS17: ar-ar ar-en es-es es-en-4a es-en-4b en-en tr-en
   sts12 ... sts16          SentEval STS with the "all" aggregation
   sickr                    SICK-R test
+  sickr-dev                SICK trial + train relatedness (5,000 pairs): English dev outside STS-B's domain
   tatoeba:LANG             LASER Tatoeba retrieval, LANG a LASER code (deu, cmn, swh, ...)
   news:LANG                NTREX-128 news retrieval against English (newstest2019, 1,997 sentences), LANG an
                            NTREX code (arb, deu, zho_Hans, ...) or its two-letter code (ar, de, zh)

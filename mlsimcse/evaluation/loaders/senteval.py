@@ -3,7 +3,7 @@
 STS12-16 are each a handful of subsets. SimCSE reports them with the "all" setting: every scored row of
 every subset pooled into one Spearman, rows without a gold score dropped. SentEval splits sentences on
 whitespace and the SimCSE batcher joins the tokens with single spaces, so whitespace is normalised the same
-way here. SICK-R is the SICK test split's relatedness score.
+way here. SICK-R is the SICK test split's relatedness score; its trial and train splits serve as a dev set.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mlsimcse.errors import InputError
-from mlsimcse.eval_files import SENTEVAL_STS, SENTEVAL_STS_YEAR, SICK_TEST, local_path
+from mlsimcse.eval_files import SENTEVAL_STS, SENTEVAL_STS_YEAR, SICK_DEV, SICK_TEST, local_path
 from mlsimcse.evaluation.loaders.hub import HubTable, load_hub_rows
 from mlsimcse.evaluation.loaders.origin import DataOrigin
 from mlsimcse.evaluation.loaders.sts_pairs import STSPairs, pairs_from_hub_rows, require_pairs
@@ -77,18 +77,29 @@ def read_senteval_sts(task: str) -> STSPairs:
 
 def read_sick_relatedness_test() -> STSPairs:
     """SICK test (4927 pairs) with its 1-5 relatedness score, as SentEval's SICK-R test reads it."""
-    path = local_path(SICK_TEST)
-    lines = read_lines(path)
-    if not lines or lines[0].split("\t") != SICK_HEADER:
-        raise InputError(f"expected the header {' '.join(SICK_HEADER)}", path=path, line=1)
+    return _read_sick_relatedness([local_path(SICK_TEST)])
+
+
+def read_sick_relatedness_dev() -> STSPairs:
+    """SICK trial and train (500 + 4500 pairs), read as the test split is: an English dev set in SICK's
+    caption domain, which no recipe trains on, for choosing a recipe outside STS-B's own distribution."""
+    return _read_sick_relatedness([local_path(template) for template in SICK_DEV])
+
+
+def _read_sick_relatedness(paths: list[Path]) -> STSPairs:
     sentences1, sentences2, gold = [], [], []
-    for line_no, line in enumerate(lines[1:], start=2):
-        _, first, second, score, _ = split_fields(line, 5, path=path, line_no=line_no, what="SICK columns")
-        sentences1.append(_senteval_text(first, what="sentence_A", path=path, line=line_no))
-        sentences2.append(_senteval_text(second, what="sentence_B", path=path, line=line_no))
-        gold.append(parse_score(score, path=path, line=line_no))
-    require_pairs(len(gold), path=path)
-    return STSPairs(sentences1, sentences2, np.asarray(gold, dtype=np.float64), DataOrigin.from_files([path]))
+    for path in paths:
+        before = len(gold)
+        lines = read_lines(path)
+        if not lines or lines[0].split("\t") != SICK_HEADER:
+            raise InputError(f"expected the header {' '.join(SICK_HEADER)}", path=path, line=1)
+        for line_no, line in enumerate(lines[1:], start=2):
+            _, first, second, score, _ = split_fields(line, 5, path=path, line_no=line_no, what="SICK columns")
+            sentences1.append(_senteval_text(first, what="sentence_A", path=path, line=line_no))
+            sentences2.append(_senteval_text(second, what="sentence_B", path=path, line=line_no))
+            gold.append(parse_score(score, path=path, line=line_no))
+        require_pairs(len(gold) - before, path=path)  # each file, so an empty train file is not hidden by trial
+    return STSPairs(sentences1, sentences2, np.asarray(gold, dtype=np.float64), DataOrigin.from_files(paths))
 
 
 def _read_gold_first_tsv(path: Path, sentences1: list[str], sentences2: list[str], gold: list[float]) -> int:
