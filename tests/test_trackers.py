@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -136,12 +137,28 @@ def _wandb_records(run_file: Path):
             pos += 32768 - pos % 32768
             continue
         _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if pos + 7 + length > len(data):  # a chunk still being written
+            return
         pending, pos = pending + data[pos + 7:pos + 7 + length], pos + 7 + length
         if kind in (1, 4):  # a full record, or the last chunk of one
             record = wandb_internal_pb2.Record()
             record.ParseFromString(pending)
             pending = b""
             yield record
+
+
+def _finished_wandb_records(run_file: Path, timeout_s: float = 60.0) -> list:
+    """The run file's records once it holds the run's exit record.
+
+    ``wandb.finish`` can return while wandb-core, a separate process, is still writing the file: on a loaded
+    machine a read straight after it found the config but none of the history that followed.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = list(_wandb_records(run_file))
+        if any(record.WhichOneof("record_type") == "exit" for record in records) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.2)
 
 
 def _key(item) -> str:
@@ -157,7 +174,7 @@ def test_wandb_offline_run_holds_the_logged_steps_and_the_config(tmp_path, tiny_
     run = tmp_path / "run"
     (run_file,) = (run / "logs" / "wandb").glob("offline-run-*/run-*.wandb")
     history, config = {}, {}
-    for record in _wandb_records(run_file):
+    for record in _finished_wandb_records(run_file):
         kind = record.WhichOneof("record_type")
         if kind == "history":
             items = {_key(item): json.loads(item.value_json) for item in record.history.item}
