@@ -143,13 +143,24 @@ def _chunked_reference(encoder, batch, accelerator, seed=SEED, chunk_tokens=None
     return loss.detach(), _grads(encoder)
 
 
+FLOAT32_ATOL = 1e-5  # torch.testing's default for float32
+
+
 def _assert_same(got, want):
-    """Loss and every parameter gradient allclose at torch's float32 tolerances."""
+    """Loss and every parameter gradient allclose at torch's float32 tolerances, the absolute one in units of the
+    gradient's largest entry where that is above 1.
+
+    Chunking changes the padded shapes, so the kernels sum in another order; the rounding that leaves grows with
+    the magnitudes summed. On an AMD EPYC the scored objective's token-type gradient (entries up to 16) differed
+    by 1.3e-5 in one entry, float32 rounding at that scale, while a wrong gradient is off by far more.
+    """
     (got_loss, got_grads), (want_loss, want_grads) = got, want
     torch.testing.assert_close(got_loss, want_loss)
     assert got_grads.keys() == want_grads.keys() and len(want_grads) > 0
     for name in want_grads:
-        torch.testing.assert_close(got_grads[name], want_grads[name], msg=lambda m, name=name: f"{name}: {m}")
+        scale = max(1.0, want_grads[name].abs().max().item())
+        torch.testing.assert_close(got_grads[name], want_grads[name], rtol=1.3e-6, atol=FLOAT32_ATOL * scale,
+                                   msg=lambda m, name=name: f"{name}: {m}")
 
 
 @pytest.mark.parametrize("objective,chunk_tokens", [("sup", None), ("parallel", None), ("parallel", TOKENS_PER_ROW),
