@@ -22,7 +22,8 @@ SENTEVAL_STS_YEAR = "semeval_sts_en_2012-2016/{year}"
 SENTEVAL_STS = SENTEVAL_STS_YEAR + "/{subset}.test.tsv"
 SICK_TEST = "sick2014/SICK_test_annotated.txt"
 SICK_DEV = ("sick2014/SICK_trial.txt", "sick2014/SICK_train.txt")
-"""SICK trial and train: never trained on, so together an English dev set outside STS-B's domain."""
+"""SICK trial and train: never trained on, so together an English dev set outside STS-B's domain. The splits
+share one sentence pool with SICK test (most of its sentences, 52 of its pairs), so choosing on it leans towards it."""
 NTREX = "ntrex128/newstest2019-ref.{code}.txt"
 UN_TESTSET = "un_parallel_v1/testset/UNv1.0.testset.{language}"
 
